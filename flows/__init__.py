@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only (retries, caching, schedules); the work is in vigil.jobs."""

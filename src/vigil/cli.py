@@ -1,0 +1,306 @@
+"""The ``vigil`` command line: one Typer app over the jobs and flows."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vigil.settings import ConfigError
+
+app = typer.Typer(
+    help="Vigil keeps an explainable detector of AI-generated video current: crawl, ingest, "
+         "validate and version data (more stages arrive with each release).",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+zoo_app = typer.Typer(help="The synthetic generator zoo and its gallery web site.", no_args_is_help=True)
+data_app = typer.Typer(help="Dataset versions in the data registry.", no_args_is_help=True)
+audit_app = typer.Typer(help="The lineage ledger: verify and read it.", no_args_is_help=True)
+store_app = typer.Typer(help="The object store.", no_args_is_help=True)
+flows_app = typer.Typer(help="Prefect deployments for production.", no_args_is_help=True)
+for sub, name in [(config_app, "config"), (zoo_app, "zoo"), (data_app, "data"), (audit_app, "audit"),
+                  (store_app, "store"), (flows_app, "flows")]:
+    app.add_typer(sub, name=name)
+
+console = Console(stderr=True)
+out = Console()
+
+ParamsOption = Annotated[Optional[Path], typer.Option("--params", "-p", help="params.yaml to use (default: VIGIL_PARAMS_FILE or ./params.yaml).")]
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Configuration and store errors end the command with their message, not a traceback."""
+    from vigil.io.store import StoreError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            console.print(f"[red]configuration error[/red]: {exc}")
+            raise typer.Exit(2) from None
+        except StoreError as exc:
+            console.print(f"[red]store error[/red]: {exc}")
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar():
+    """A rich progress bar fed by the jobs' ``(event, done, total)`` callbacks."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def update(event: str, done: int, total: int | None) -> None:
+            if event not in tasks:
+                tasks[event] = progress.add_task(event, total=total)
+            progress.update(tasks[event], completed=done, total=total)
+
+        yield update
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # one line per HTTP request to Prefect's API or the gallery buries what matters
+    for noisy in ("httpx", "httpcore", "great_expectations"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+# ---------------------------------------------------------------------------------------------- run
+@app.command()
+@friendly_errors
+def run(params_file: ParamsOption = None) -> None:
+    """The main job: crawl, ingest, validate and publish a dataset version.
+
+    Runs the data-plane Prefect flow (crawl then ingest) on the configured sources, by default the
+    built-in zoo gallery, then prints where to look: version tag, registry, store, Data Docs, ledger.
+    """
+    from vigil.jobs.runtime import configure_prefect, load_runtime
+
+    rt = load_runtime(params_file)
+    configure_prefect(rt.settings)
+    _setup_logging(rt.settings.log_level)
+    from flows.data_plane import data_plane_flow
+
+    result = data_plane_flow(str(params_file) if params_file else None)
+    _print_summary(rt, result)
+    if result["ingest"]["status"] == "rejected":
+        raise typer.Exit(1)
+
+
+def _print_summary(rt, result: dict) -> None:
+    from vigil.io.ledger import verify_ledger
+
+    crawl, ing = result["crawl"], result["ingest"]
+    ledger = verify_ledger(rt.ledger_store)
+    table = Table(title="Vigil data plane", show_header=False)
+    table.add_row("crawl", f"{crawl['stored']} stored, {crawl['duplicates']} duplicates, "
+                           f"{crawl['near_duplicates']} near-duplicates, {crawl['quarantined']} quarantined, "
+                           f"{crawl['skipped']} skipped, {crawl['failed']} failed")
+    table.add_row("ingest", f"{ing['n_samples']} samples ({ing['n_new']} new), {len(ing['problems'])} quarantined")
+    table.add_row("dataset version", f"{ing['version_tag'] or '-'} ({ing['status']})")
+    table.add_row("registry", str(rt.workspace / "registry"))
+    table.add_row("store", rt.store.uri())
+    if ing.get("docs_index"):
+        table.add_row("data docs", str(ing["docs_index"]))
+    table.add_row("ledger", f"{ledger.n_events} events, {'verified' if ledger.ok else 'TAMPERED'}")
+    for key, counts in (ing.get("counts") or {}).items():
+        table.add_row(f"by {key}", ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    out.print(table)
+    if ing["status"] == "rejected":
+        out.print(f"[red]validation failed[/red]: {', '.join(ing['failed_expectations'])}")
+    out.print("next: [bold]vigil data versions[/bold], [bold]vigil data diff A B[/bold], [bold]vigil audit verify[/bold]")
+
+
+# --------------------------------------------------------------------------------------- config
+@config_app.command("show")
+@friendly_errors
+def config_show(params_file: ParamsOption = None) -> None:
+    """Print the effective settings (secrets masked) and parameters."""
+    from vigil.params import load_params, params_to_yaml
+    from vigil.settings import ENV_PREFIX, load_settings
+
+    settings = load_settings()
+    params = load_params(params_file or settings.params_file)
+    table = Table(title="settings (VIGIL_* environment / .env)")
+    table.add_column("variable")
+    table.add_column("value")
+    for name, value in settings.masked().items():
+        table.add_row(f"{ENV_PREFIX}{name.upper()}", value)
+    out.print(table)
+    out.print(f"[bold]parameters[/bold] ({params_file or settings.params_file}):")
+    out.print(params_to_yaml(params), markup=False, highlight=False)
+
+
+# ------------------------------------------------------------------------------------------ zoo
+@zoo_app.command("serve")
+@friendly_errors
+def zoo_serve(
+    params_file: ParamsOption = None,
+    host: Annotated[str, typer.Option(help="Address to bind; keep it on loopback.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
+) -> None:
+    """Serve the zoo's gallery site (pages, feed, robots.txt, media) until interrupted."""
+    from vigil.jobs.crawl import zoo_config
+    from vigil.params import load_params
+    from vigil.settings import load_settings
+    from vigil.zoo.gallery import serve_forever
+
+    settings = load_settings()
+    params = load_params(params_file or settings.params_file)
+    console.print(f"zoo gallery on http://{host}:{port}/ (Ctrl-C to stop)")
+    serve_forever(settings.workspace_path / "gallery", zoo_config(params.zoo), host=host, port=port,
+                  page_size=params.zoo.page_size)
+
+
+# ---------------------------------------------------------------------------------- crawl/ingest
+@app.command()
+@friendly_errors
+def crawl(params_file: ParamsOption = None) -> None:
+    """Crawl the configured sources once, with a progress bar (no Prefect server needed)."""
+    from vigil.jobs.crawl import resolved_sources, run_crawl
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(params_file)
+    _setup_logging("WARNING")
+    with resolved_sources(rt.params, rt.workspace) as sources, progress_bar() as update:
+        report = run_crawl(rt.store, rt.workspace, rt.params, sources, ledger_store=rt.ledger_store, progress=update)
+    out.print(f"crawl: {report.stored} stored, {report.duplicates} duplicates, {report.near_duplicates} "
+              f"near-duplicates, {report.quarantined} quarantined, {report.skipped} skipped, {report.failed} failed "
+              f"in {report.elapsed_s:.1f}s")
+    for problem in report.problems[:20]:
+        out.print(f"  {problem.reason}: {problem.url} ({problem.detail})", markup=False)
+
+
+@app.command()
+@friendly_errors
+def ingest(params_file: ParamsOption = None) -> None:
+    """Probe, sample, split and validate everything crawled; publish a new dataset version if it passes."""
+    from vigil.jobs.ingest import ingest as run_ingest
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(params_file)
+    _setup_logging("WARNING")
+    with progress_bar() as update:
+        report = run_ingest(rt.store, rt.workspace, rt.params, ledger_store=rt.ledger_store, progress=update)
+    out.print(f"ingest: {report.status}; {report.n_samples} samples ({report.n_new} new), "
+              f"{len(report.problems)} quarantined; version {report.version_tag or '-'}")
+    if report.validation_summary:
+        out.print(report.validation_summary, markup=False)
+    if report.status == "rejected":
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------------------- data
+@data_app.command("versions")
+@friendly_errors
+def data_versions() -> None:
+    """List dataset versions (newest last)."""
+    from vigil.io.registry import list_versions, open_registry
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(check_store=False)
+    versions = list_versions(open_registry(rt.workspace / "registry", rt.store))
+    if not versions:
+        out.print("no dataset versions yet: run [bold]vigil run[/bold]")
+        return
+    table = Table("tag", "created", "samples", "git rev", "manifest md5")
+    for v in versions:
+        table.add_row(v.tag, str(v.created_at), str(v.n_samples), v.git_rev[:10], v.manifest_md5 or "-")
+    out.print(table)
+
+
+@data_app.command("diff")
+@friendly_errors
+def data_diff(a: Annotated[str, typer.Argument(help="Older version tag, e.g. ds-0001.")],
+              b: Annotated[str, typer.Argument(help="Newer version tag.")]) -> None:
+    """What changed between two dataset versions: samples added/removed, counts by generator, label, split."""
+    from vigil.io.registry import diff_versions, open_registry
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(check_store=False)
+    out.print(diff_versions(open_registry(rt.workspace / "registry", rt.store), a, b).format(), markup=False)
+
+
+# ---------------------------------------------------------------------------------------- audit
+@audit_app.command("verify")
+@friendly_errors
+def audit_verify() -> None:
+    """Recompute the ledger's hash chain; name any event that was edited, deleted or reordered."""
+    from vigil.io.ledger import verify_ledger
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(check_store=False)
+    report = verify_ledger(rt.ledger_store)
+    if report.ok:
+        out.print(f"ledger OK: {report.n_events} events, chain intact ({rt.ledger_store.uri('ledger/')})")
+        return
+    out.print(f"[red]ledger TAMPERED[/red]: {len(report.problems)} problem(s) in {report.n_events} events")
+    for problem in report.problems:
+        out.print(f"  {problem}", markup=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("log")
+@friendly_errors
+def audit_log(last: Annotated[int, typer.Option(help="Show the last N events.")] = 20,
+              as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False) -> None:
+    """Show the newest ledger events."""
+    from vigil.io.ledger import read_events
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(check_store=False)
+    events = read_events(rt.ledger_store)[-last:]
+    if as_json:
+        for e in events:
+            out.print(json.dumps(e.model_dump(), default=str), markup=False, highlight=False)
+        return
+    table = Table("seq", "time", "action", "actor", "code rev", "outputs")
+    for e in events:
+        table.add_row(str(e.seq), e.time[:19], e.action, e.actor, e.code_rev[:12],
+                      ", ".join(f"{k}={v}" for k, v in e.outputs.items() if not isinstance(v, list))[:80])
+    out.print(table)
+
+
+# ---------------------------------------------------------------------------------------- store
+@store_app.command("check")
+@friendly_errors
+def store_check() -> None:
+    """One request that proves the store's endpoint, credentials and bucket work."""
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(check_store=True)
+    out.print(f"store OK: {rt.store.describe()}")
+
+
+# ---------------------------------------------------------------------------------------- flows
+@flows_app.command("serve")
+@friendly_errors
+def flows_serve(params_file: ParamsOption = None) -> None:
+    """Serve the production deployments (data plane on the crawl cron schedule) until interrupted."""
+    from vigil.jobs.runtime import configure_prefect, load_runtime
+
+    rt = load_runtime(params_file)
+    configure_prefect(rt.settings)
+    from prefect import serve
+
+    from flows.deployments import build_deployments
+
+    serve(*build_deployments(rt.params, str(params_file or rt.settings.params_file)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,78 @@
+"""The crawl record: what the crawler knows about one stored clip, and where it came from.
+
+One JSON per sighting lives at ``provenance/<sha[:2]>/<sha>/<sighting>.json`` in the store
+(a clip seen at two URLs has two sightings; nothing is overwritten). Ingest reads these records to
+build manifest rows (vigil.core.sample), so this module is the one schema between the two.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Label = Literal["real", "fake", "unknown"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArtifactTruth(_Record):
+    """A ground-truth artifact published by a source that knows it (the zoo does)."""
+
+    type: str = Field(description="L3 name from the taxonomy.")
+    t: tuple[float, float] = Field(description="[start_s, end_s] within the clip.")
+    bbox: tuple[float, float, float, float] = Field(description="[x1, y1, x2, y2] normalised to 0–1.")
+    mask_index: int | None = Field(None, description="Index of this artifact's per-frame mask in the mask file.")
+
+    @field_validator("bbox")
+    @classmethod
+    def _box_in_unit_square(cls, v):
+        x1, y1, x2, y2 = v
+        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+            raise ValueError(f"bbox {v} must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
+        return v
+
+
+class CrawledItem(_Record):
+    """One sighting of one clip: content identity, source, claimed labels and ground truth."""
+
+    sha256: str = Field(description="sha256 of the media bytes: the sample id.")
+    media_key: str | None = Field(description="Store key of the bytes; None for a near-duplicate (not stored again).")
+    media_type: str = Field(description="Content type sniffed from the bytes.")
+    size: int = Field(ge=0, description="Bytes.")
+    source: str = Field(description="Configured source name.")
+    domain: str = Field(description="Host the media came from.")
+    page_url: str | None = Field(None, description="Item page that linked the media.")
+    media_url: str = Field(description="URL asked for.")
+    final_url: str = Field(description="URL after redirects.")
+    fetched_at: str = Field(description="ISO-8601 UTC time of the download.")
+    phash: str = Field(description="Perceptual hash of the clip (vigil.core.phash).")
+    generator: str = Field("unknown", description="Claimed generator: 'real', a generator name, or 'unknown'.")
+    label: Label = Field("unknown", description="Claimed label.")
+    pair_id: str | None = Field(None, description="Shared by a fake and the real clip it was generated from.")
+    prompt: str | None = None
+    licence: str | None = None
+    published_at: str | None = Field(None, description="When the source published it.")
+    artifacts: tuple[ArtifactTruth, ...] = ()
+    mask_key: str | None = Field(None, description="Store key of the per-frame artifact masks (npz), if published.")
+    near_duplicate_of: str | None = Field(None, description="sha256 of the stored clip this one nearly duplicates.")
+    duplicate: bool = Field(False, description="Exact duplicate: the bytes were already stored.")
+    crawler: str = Field("vigil", description="Crawler name and version.")
+
+
+def provenance_key(sha256: str, sighting_id: str) -> str:
+    return f"provenance/{sha256[:2]}/{sha256}/{sighting_id}.json"
+
+
+def labels_conflict(a: str, b: str) -> bool:
+    """True when both claimed labels are known and differ: such clips are never near-duplicates.
+
+    A fake made from a real clip's prompt or first frame is perceptually close to it by design;
+    the difference is the artifact the detector must learn, so both are kept.
+
+    >>> labels_conflict("real", "fake"), labels_conflict("fake", "fake"), labels_conflict("unknown", "real")
+    (True, False, False)
+    """
+    return a != "unknown" and b != "unknown" and a != b

@@ -1,0 +1,286 @@
+"""Great Expectations suite for a manifest table (GX validates tables, not media: DESIGN.md).
+
+One call, :func:`validate_manifest`, builds an ephemeral GX context, checks the manifest
+DataFrame against the suite below, renders Data Docs into a folder the caller chooses (the
+context's default ``local_site`` points at a throw-away temp dir) and returns a small frozen
+:class:`ValidationResult` that flows, the CLI and the lineage ledger can keep without GX objects.
+
+The suite (every bound comes from :class:`vigil.params.ValidationParams`):
+
+* schema: every manifest column exists and has its type; required columns are never null;
+* identity: ``sample_id`` is 64 lower-case hex characters and unique;
+* vocabularies: ``label`` in real/fake/unknown, ``split`` in train/val/test, ``generator`` in the
+  allowed set (``real`` and ``unknown`` are always allowed);
+* media facts: duration in (0, max_duration_s], fps in [min_fps, max_fps], width and height in
+  [min_side, max_side], ``n_frames`` and ``frame_count`` at least 1;
+* class balance: the share of fakes among rows labelled real/fake lies in
+  [min_fake_fraction, max_fake_fraction]. GX has no such expectation, so a derived ``_is_fake``
+  column (1 fake, 0 real, null unlabelled) is checked with ``ExpectColumnMeanToBeBetween``; a
+  manifest with no labelled row fails it;
+* split hygiene: every row's pair / near-duplicate group sits in one split (derived column
+  ``_group_in_one_split``), so a leak between train and test fails validation;
+* size: at least ``min_rows`` rows.
+
+GX is slow to import (about 5 s cold); it is imported lazily so that importing this module costs
+nothing until a validation actually runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from vigil.core.sample import LABELS, MANIFEST_SCHEMA, SPLITS
+from vigil.params import ValidationParams
+
+log = logging.getLogger(__name__)
+
+SUITE_NAME = "vigil_manifest"
+DOCS_SITE_NAME = "vigil_docs"
+
+IS_FAKE_COLUMN = "_is_fake"
+GROUP_IN_ONE_SPLIT_COLUMN = "_group_in_one_split"
+
+#: dtype names a pandas column of each Arrow type may have after read_manifest (or when built by
+#: hand). GX compares a typed column's dtype (numpy names, pandas extension dtype class names) and
+#: checks an object column value by value against Python type names ('str', 'list').
+_TYPE_NAMES: dict[str, list[str]] = {
+    "string": ["str", "StringDtype"],
+    "int": ["int64", "int32", "Int64Dtype", "Int32Dtype"],
+    "float": ["float64", "float32", "Float64Dtype"],
+    "bool": ["bool", "BooleanDtype"],
+    # GX 1.24 cannot match a tz-aware dtype by name, so the validated copy holds naive UTC times
+    "timestamp": ["datetime64[ns]", "datetime64[us]", "datetime64[ms]"],
+    "list": ["list"],
+}
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's verdict, readable without GX."""
+
+    name: str  # e.g. "expect_column_values_to_be_in_set(label)"
+    success: bool
+    observed: Any  # observed value, or a sample of unexpected values
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What :func:`validate_manifest` found."""
+
+    success: bool
+    expectations: tuple[ExpectationOutcome, ...]
+    docs_index: Path | None
+    statistics: Mapping[str, Any]
+    elapsed_s: float
+
+    @property
+    def failures(self) -> tuple[ExpectationOutcome, ...]:
+        return tuple(e for e in self.expectations if not e.success)
+
+    def failed_names(self) -> list[str]:
+        return [e.name for e in self.failures]
+
+    def summary(self) -> str:
+        """A few lines for logs and flow run notes."""
+        head = (f"manifest validation {'passed' if self.success else 'FAILED'}: "
+                f"{self.statistics.get('successful_expectations')}/{self.statistics.get('evaluated_expectations')} "
+                f"expectations in {self.elapsed_s:.2f}s")
+        lines = [head] + [f"  ✗ {e.name}: observed {e.observed!r}" for e in self.failures]
+        if self.docs_index:
+            lines.append(f"  docs: {self.docs_index}")
+        return "\n".join(lines)
+
+
+def _kind(arrow_type: pa.DataType) -> str:
+    if pa.types.is_string(arrow_type):
+        return "string"
+    if pa.types.is_integer(arrow_type):
+        return "int"
+    if pa.types.is_floating(arrow_type):
+        return "float"
+    if pa.types.is_boolean(arrow_type):
+        return "bool"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_list(arrow_type):
+        return "list"
+    raise TypeError(f"no GX type mapping for {arrow_type}")
+
+
+def expectation_name(config: Any) -> str:
+    """Stable, human name of an expectation: its type and, if any, its column."""
+    column = config.kwargs.get("column")
+    return f"{config.type}({column})" if column else config.type
+
+
+def build_suite(params: ValidationParams, allowed_generators: Iterable[str]):
+    """The manifest :class:`great_expectations.ExpectationSuite` (not yet added to a context)."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    generators = sorted(set(allowed_generators) | {"real", "unknown"})
+    expectations: list = []
+    add = expectations.append  # suite.add_expectation compares each new one with all before: O(n²)
+
+    add(gxe.ExpectTableRowCountToBeBetween(min_value=params.min_rows))
+    for f in MANIFEST_SCHEMA:
+        add(gxe.ExpectColumnToExist(column=f.name))
+        add(gxe.ExpectColumnValuesToBeInTypeList(column=f.name, type_list=_TYPE_NAMES[_kind(f.type)]))
+        if not f.nullable:
+            add(gxe.ExpectColumnValuesToNotBeNull(column=f.name))
+
+    add(gxe.ExpectColumnValuesToBeUnique(column="sample_id"))
+    add(gxe.ExpectColumnValuesToMatchRegex(column="sample_id", regex=r"^[0-9a-f]{64}$"))
+    add(gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(LABELS)))
+    add(gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)))
+    add(gxe.ExpectColumnValuesToBeInSet(column="generator", value_set=generators))
+
+    add(gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0, strict_min=True,
+                                          max_value=params.max_duration_s))
+    add(gxe.ExpectColumnValuesToBeBetween(column="fps", min_value=params.min_fps, max_value=params.max_fps))
+    for side in ("width", "height"):
+        add(gxe.ExpectColumnValuesToBeBetween(column=side, min_value=params.min_side, max_value=params.max_side))
+    add(gxe.ExpectColumnValuesToBeBetween(column="n_frames", min_value=1))
+    add(gxe.ExpectColumnValuesToBeBetween(column="frame_count", min_value=1))
+
+    add(gxe.ExpectColumnMeanToBeBetween(column=IS_FAKE_COLUMN, min_value=params.min_fake_fraction,
+                                        max_value=params.max_fake_fraction))
+    add(gxe.ExpectColumnValuesToBeInSet(column=GROUP_IN_ONE_SPLIT_COLUMN, value_set=[True]))
+    return gx.ExpectationSuite(name=SUITE_NAME, expectations=expectations)
+
+
+def with_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with the columns the balance and split-hygiene expectations read, and
+    UTC timestamps made naive (GX's type check cannot name a tz-aware dtype)."""
+    out = df.copy()
+    for f in MANIFEST_SCHEMA:
+        if pa.types.is_timestamp(f.type) and f.name in out and isinstance(out[f.name].dtype, pd.DatetimeTZDtype):
+            out[f.name] = out[f.name].dt.tz_convert("UTC").dt.tz_localize(None)
+    if "label" in out:
+        out[IS_FAKE_COLUMN] = out["label"].map({"fake": 1.0, "real": 0.0}).astype("float64")
+    else:
+        out[IS_FAKE_COLUMN] = float("nan")
+    ok = pd.Series(True, index=out.index)
+    if "split" in out:
+        for column in ("pair_id", "near_duplicate_group"):
+            if column in out:
+                keys = out[column].where(out[column].notna() & (out[column].astype(str) != ""))
+                n_splits = out.assign(_k=keys).groupby("_k")["split"].transform("nunique")
+                ok &= ~(keys.notna() & (n_splits > 1))
+    out[GROUP_IN_ONE_SPLIT_COLUMN] = ok.astype(bool)
+    return out
+
+
+def _observed(result: Mapping[str, Any]) -> Any:
+    if "observed_value" in result:
+        value = result["observed_value"]
+        return value.item() if hasattr(value, "item") else value
+    if "unexpected_count" in result:
+        return {"unexpected_count": result.get("unexpected_count"),
+                "unexpected_sample": list(result.get("partial_unexpected_list") or [])[:10]}
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy of a GX result dict (numpy scalars → Python)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            return str(value)
+    return value
+
+
+def _remove_default_site_dir(context: Any) -> None:
+    """An ephemeral context makes a temp dir for its default ``local_site`` on every start; remove
+    it so that repeated validations in a long-lived worker do not litter the temp folder."""
+    import shutil
+    import tempfile
+
+    tmp_root = Path(tempfile.gettempdir()).resolve()
+    for name, site in (context.get_config().data_docs_sites or {}).items():
+        if name == DOCS_SITE_NAME:
+            continue
+        base = Path(str(site.get("store_backend", {}).get("base_directory", ""))).resolve()
+        if base.parent == tmp_root and base.name.startswith("tmp"):
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def validate_manifest(
+    df: pd.DataFrame,
+    params: ValidationParams,
+    allowed_generators: Iterable[str],
+    docs_dir: str | Path | None,
+) -> ValidationResult:
+    """Validate a manifest table; write Data Docs under ``docs_dir`` (None: no docs).
+
+    Never raises for bad data: every problem is a failed expectation in the result. Raises only
+    when GX itself cannot run.
+    """
+    started = time.perf_counter()
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no internet; never try to phone home
+    gx_log = logging.getLogger("great_expectations")
+    if gx_log.level == logging.NOTSET:  # GX logs every closure it registers at INFO; keep warnings only
+        gx_log.setLevel(logging.WARNING)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    imported = time.perf_counter()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    docs_index: Path | None = None
+    if docs_dir is not None:
+        docs_dir = Path(docs_dir).absolute()
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(DOCS_SITE_NAME, {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+
+    asset = context.data_sources.add_pandas("manifest").add_dataframe_asset("manifest_rows")
+    batch_definition = asset.add_batch_definition_whole_dataframe("whole_manifest")
+    suite = context.suites.add(build_suite(params, allowed_generators))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="manifest_validation", data=batch_definition, suite=suite))
+    gx_result = definition.run(batch_parameters={"dataframe": with_derived_columns(df)},
+                               result_format="SUMMARY")
+    validated = time.perf_counter()
+
+    if docs_dir is not None:
+        context.build_data_docs(site_names=[DOCS_SITE_NAME])
+        docs_index = docs_dir / "index.html"
+    _remove_default_site_dir(context)
+
+    outcomes = []
+    for r in gx_result.results:
+        details = _plain(dict(r.result or {}))
+        exc = r.exception_info or {}
+        if isinstance(exc, Mapping) and exc.get("raised_exception"):
+            details["exception"] = exc.get("exception_message")
+        outcomes.append(ExpectationOutcome(name=expectation_name(r.expectation_config), success=bool(r.success),
+                                           observed=_plain(_observed(r.result or {})), details=details))
+    order = {expectation_name(e.configuration): i for i, e in enumerate(suite.expectations)}
+    outcomes.sort(key=lambda o: order.get(o.name, len(order)))
+    finished = time.perf_counter()
+    statistics = {**_plain(dict(gx_result.statistics)), "rows": int(len(df)),
+                  "import_s": round(imported - started, 3), "validate_s": round(validated - imported, 3),
+                  "docs_s": round(finished - validated, 3)}
+    result = ValidationResult(success=bool(gx_result.success), expectations=tuple(outcomes),
+                              docs_index=docs_index, statistics=statistics, elapsed_s=finished - started)
+    log.info("%s", result.summary())
+    return result

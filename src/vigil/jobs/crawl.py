@@ -1,0 +1,77 @@
+"""Crawl job: resolve the configured sources (starting the embedded gallery when asked), crawl them
+into the store, and record the run in the ledger."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from vigil.crawl.crawler import CrawlReport, crawl
+from vigil.io.ledger import append_event
+from vigil.io.store import ObjectStore
+from vigil.params import Params, SourceParams, ZooParams
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_ZOO = "embedded:zoo"
+
+
+def zoo_config(zoo: ZooParams):
+    """The zoo's catalogue configuration for these params (one mapping, used by CLI and flows)."""
+    from vigil.zoo.catalog import ZooConfig
+
+    kwargs = dict(seed=zoo.seed, pairs_per_generator=zoo.pairs_per_generator, fps=zoo.fps,
+                  duration_s=(zoo.min_duration_s, zoo.max_duration_s), width=zoo.width, height=zoo.height)
+    if zoo.generators is not None:
+        kwargs["generators"] = zoo.generators
+    return ZooConfig(**kwargs)
+
+
+@contextmanager
+def embedded_gallery(zoo: ZooParams, cache_dir: str | Path) -> Iterator[str]:
+    """Run the zoo's gallery on a free loopback port for the duration of the block; yields its URL."""
+    from vigil.zoo.gallery import GalleryServer
+
+    with GalleryServer(Path(cache_dir), zoo_config(zoo), page_size=zoo.page_size) as server:
+        log.info("embedded zoo gallery at %s", server.url)
+        yield server.url
+
+
+@contextmanager
+def resolved_sources(params: Params, workspace: str | Path) -> Iterator[tuple[SourceParams, ...]]:
+    """The crawl sources with ``embedded:zoo`` replaced by a running local gallery's URL."""
+    sources = params.crawl.sources
+    if not any(s.url == EMBEDDED_ZOO for s in sources):
+        yield sources
+        return
+    with embedded_gallery(params.zoo, Path(workspace) / "gallery") as url:
+        yield tuple(s.model_copy(update={"url": url}) if s.url == EMBEDDED_ZOO else s for s in sources)
+
+
+def run_crawl(
+    store: ObjectStore,
+    workspace: str | Path,
+    params: Params,
+    sources: tuple[SourceParams, ...],
+    *,
+    ledger_store: ObjectStore | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> CrawlReport:
+    """Crawl ``sources`` into ``store``; one ledger event names every clip stored or seen."""
+    workspace = Path(workspace).absolute()
+    report = crawl(sources, params.crawl, store, workspace / "crawl", progress=progress)
+    append_event(
+        ledger_store or store, "crawl.run",
+        inputs={"sources": [{"name": s.name, "url": s.url} for s in sources]},
+        outputs={
+            "stored": sorted(i.sha256 for i in report.items if i.media_key and not i.duplicate),
+            "duplicates": sorted(i.sha256 for i in report.items if i.duplicate),
+            "near_duplicates": sorted(f"{i.sha256}~{i.near_duplicate_of}" for i in report.items if i.near_duplicate_of),
+            "quarantined": report.quarantined, "skipped": report.skipped, "failed": report.failed,
+        },
+        params={"crawl": params.crawl.model_dump(mode="json", exclude={"sources"})},
+        lock_dir=workspace,
+    )
+    return report

@@ -1,0 +1,157 @@
+"""Pipeline parameters from ``params.yaml`` (DVC-tracked): one typed, strict, frozen model.
+
+An unknown key, a missing section or a value of the wrong type stops the run at start with the
+dotted key, the value and what is allowed. Later issues add sections (train, evaluate, gate…);
+each section is its own model here, so that one place holds the schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vigil.settings import ConfigError, format_validation_error
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ZooParams(_Strict):
+    seed: int = Field(7, description="Seed of the whole catalogue; same seed, same clips.")
+    pairs_per_generator: int = Field(6, ge=1, description="Real/fake pairs rendered per generator.")
+    generators: tuple[str, ...] | None = Field(None, description="Generators to publish; default all in the zoo.")
+    width: int = Field(160, ge=32, le=256, multiple_of=2, description="Frame width (px, even, at most 256).")
+    height: int = Field(120, ge=32, le=256, multiple_of=2, description="Frame height (px, even, at most 256).")
+    fps: float = Field(8.0, gt=0, le=60, description="Frames per second.")
+    min_duration_s: float = Field(2.0, gt=0, description="Shortest clip, seconds.")
+    max_duration_s: float = Field(4.0, gt=0, description="Longest clip, seconds.")
+    page_size: int = Field(12, ge=1, description="Items per gallery page.")
+
+    @model_validator(mode="after")
+    def _durations(self):
+        if self.min_duration_s > self.max_duration_s:
+            raise ValueError(f"min_duration_s ({self.min_duration_s}) exceeds max_duration_s ({self.max_duration_s})")
+        return self
+
+
+class SourceParams(_Strict):
+    name: str = Field(description="Source name, recorded as provenance.")
+    url: str = Field(description="Start URL (gallery root), or 'embedded:zoo' for the built-in gallery.")
+    allow_private: bool = Field(False, description="Allow private/loopback addresses (only for trusted local sources).")
+    max_items: int | None = Field(None, ge=1, description="Stop after this many items from the source.")
+
+
+class CrawlParams(_Strict):
+    sources: tuple[SourceParams, ...] = Field(
+        (SourceParams(name="zoo-gallery", url="embedded:zoo", allow_private=True),),
+        description="Where to crawl.")
+    concurrency: int = Field(8, ge=1, le=256, description="Downloads in flight overall.")
+    per_domain_concurrency: int = Field(4, ge=1, description="Requests in flight per domain.")
+    per_domain_rps: float = Field(50.0, gt=0, description="Requests per second per domain.")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest download accepted, bytes.")
+    connect_timeout_s: float = Field(5.0, gt=0, description="TCP/TLS connect timeout, seconds.")
+    read_timeout_s: float = Field(10.0, gt=0, description="Longest silence while reading a body, seconds (a stalled server).")
+    total_timeout_s: float = Field(120.0, gt=0, description="Longest whole download, seconds.")
+    retries: int = Field(4, ge=0, description="Retries on 429/5xx/network errors.")
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each time.")
+    max_backoff_s: float = Field(30.0, ge=0, description="Cap on one retry delay, Retry-After included.")
+    max_pages: int = Field(100, ge=1, description="Most listing pages followed per source.")
+    near_duplicate_distance: float = Field(6.0, ge=0, description="Mean per-frame Hamming distance under which two clips are near-duplicates.")
+    user_agent: str = Field("VigilBot/0.1 (+https://github.com/vigil/vigil)", description="User-Agent, also matched against robots.txt.")
+    schedule_cron: str = Field("0 */6 * * *", description="Cron schedule of the production crawl deployment.")
+
+
+class IngestParams(_Strict):
+    frames: int = Field(16, ge=1, le=256, description="Frames sampled per clip (Skyra layout 1.png…N.png).")
+    max_side: int = Field(224, ge=16, description="Longest side of a sampled frame, px.")
+    max_pixels: int = Field(224 * 224, ge=256, description="Most pixels in a sampled frame.")
+    max_duration_s: float = Field(600.0, gt=0, description="Longer clips are quarantined.")
+    prefer_keyframes: bool = Field(
+        False, description="Take a segment's keyframe instead of its centre frame when it has one: much faster "
+                           "on short-GOP clips, but keyframes are sharper than B-frames, so frame quality would "
+                           "follow each source's encoder settings (a possible tell).")
+    train_fraction: float = Field(0.8, ge=0, le=1, description="Share of groups in the train split.")
+    val_fraction: float = Field(0.1, ge=0, le=1, description="Share of groups in the val split; test gets the rest.")
+    split_salt: str = Field("vigil-splits-v1", description="Salt of the group hash; changing it reshuffles every split.")
+    workers: int = Field(2, ge=1, description="Parallel probe/sample workers.")
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.train_fraction + self.val_fraction > 1:
+            raise ValueError("train_fraction + val_fraction must be at most 1")
+        return self
+
+
+class ValidationParams(_Strict):
+    min_rows: int = Field(2, ge=1, description="A batch with fewer rows fails.")
+    min_fake_fraction: float = Field(0.2, ge=0, le=1, description="Class balance: lowest share of fakes among labelled rows.")
+    max_fake_fraction: float = Field(0.8, ge=0, le=1, description="Class balance: highest share of fakes.")
+    min_side: int = Field(16, ge=1, description="Smallest allowed source width/height, px.")
+    max_side: int = Field(8192, ge=1, description="Largest allowed source width/height, px.")
+    min_fps: float = Field(1.0, gt=0, description="Lowest allowed frame rate.")
+    max_fps: float = Field(240.0, gt=0, description="Highest allowed frame rate.")
+    max_duration_s: float = Field(600.0, gt=0, description="Longest allowed clip, seconds.")
+    allowed_generators: tuple[str, ...] | None = Field(
+        None, description="Generator names a batch may claim; default: 'real', 'unknown' and the zoo's generators.")
+
+
+class Params(_Strict):
+    zoo: ZooParams = ZooParams()
+    crawl: CrawlParams = CrawlParams()
+    ingest: IngestParams = IngestParams()
+    validation: ValidationParams = ValidationParams()
+
+
+def parse_params(doc: object, source: str = "params.yaml") -> Params:
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections ({', '.join(Params.model_fields)}), got {type(doc).__name__}")
+    try:
+        # strict mode refuses lists for tuples; YAML only has lists, so validate from JSON-like data
+        return Params.model_validate_json(_to_json(doc))
+    except ValidationError as exc:
+        message = format_validation_error(exc, source)
+        allowed = _allowed_keys_hint(exc)
+        raise ConfigError(message + allowed) from exc
+
+
+def _to_json(doc: object) -> str:
+    import json
+
+    return json.dumps(doc, default=str)
+
+
+def _allowed_keys_hint(exc: ValidationError) -> str:
+    hints = []
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden":
+            model = Params
+            for part in err["loc"][:-1]:
+                field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+                annotation = field.annotation if field else None
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                    model = annotation
+                else:
+                    model = SourceParams if "sources" in map(str, err["loc"]) else model
+            hints.append(f"  allowed keys at {'.'.join(map(str, err['loc'][:-1])) or 'top level'}: {', '.join(model.model_fields)}")
+    return ("\n" + "\n".join(hints)) if hints else ""
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Parameters from ``path``; a missing file means the defaults."""
+    path = Path(path)
+    if not path.is_file():
+        return Params()
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_params(doc, str(path))
+
+
+def params_to_yaml(params: Params) -> str:
+    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,131 @@
+"""Deployment settings: where things live and how to reach them. From ``VIGIL_*`` env or ``.env``.
+
+Strict on purpose: a misspelt ``VIGIL_`` variable or a value of the wrong type stops the run at
+start with the key, the value and what is allowed, instead of silently using a default.
+Pipeline knobs (what to crawl, how many frames) live in ``params.yaml`` instead (see params.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "VIGIL_"
+
+
+class ConfigError(Exception):
+    """A configuration value is unknown or invalid; the message says which and what is allowed."""
+
+
+class Settings(BaseSettings):
+    """Where Vigil keeps its state and which services it talks to."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8",
+        extra="ignore",  # unknown VIGIL_* keys are caught by _reject_unknown_keys with a better message
+        frozen=True, validate_default=True,
+    )
+
+    workspace: Path = Field(Path(".vigil"), description="Folder for local state: data registry, crawl state, caches, reports.")
+    params_file: Path = Field(Path("params.yaml"), description="Pipeline parameters (DVC-tracked).")
+    store_backend: Literal["local", "s3"] = Field("local", description="'local' = a folder (no server); 's3' = any S3 endpoint such as MinIO.")
+    store_root: Path | None = Field(None, description="Folder of the local store; default <workspace>/store.")
+    s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 endpoint (deploy/docker-compose.yml publishes MinIO here).")
+    s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
+    s3_secure: bool = Field(False, description="Use HTTPS for the S3 endpoint.")
+    s3_region: str | None = Field(None, description="S3 region, if the server wants one.")
+    bucket: str = Field("vigil", min_length=3, description="Bucket for media, DVC remote, reports and models.")
+    ledger_bucket: str | None = Field(None, description="Separate bucket for the lineage ledger (created with object lock on S3); default: the main bucket.")
+    ledger_retain_days: int = Field(0, ge=0, description="Object-lock retention for ledger events, days (S3 with ledger_bucket only); 0 = no lock.")
+    prefect_api_url: str | None = Field(None, description="Prefect server API (e.g. http://127.0.0.1:4200/api); unset = ephemeral in-process API.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @property
+    def workspace_path(self) -> Path:
+        return self.workspace.absolute()
+
+    @property
+    def store_path(self) -> Path:
+        return (self.store_root or self.workspace / "store").absolute()
+
+    def masked(self) -> dict[str, str]:
+        """The effective settings as strings, secrets shown as '***' (or '(unset)')."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = "***" if value.get_secret_value() else "(unset)"
+            else:
+                out[name] = "(unset)" if value is None else str(value)
+        return out
+
+
+def _dotenv_keys(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v or "" for k, v in dotenv_values(path).items()}
+
+
+def _reject_unknown_keys(environ: dict[str, str]) -> None:
+    allowed = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    unknown = sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {', '.join(unknown)}; allowed VIGIL_ settings are: {', '.join(sorted(allowed))}"
+        )
+
+
+def format_validation_error(exc: ValidationError, source: str, key_of=lambda loc: ".".join(map(str, loc))) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        key = key_of(err["loc"])
+        value = err.get("input")
+        lines.append(f"  {key} = {value!r}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides) -> Settings:
+    """Settings from the environment and ``env_file``; raises :class:`ConfigError` naming bad keys."""
+    env_path = Path(env_file) if env_file else None
+    _reject_unknown_keys({**(_dotenv_keys(env_path) if env_path else {}), **os.environ})
+    try:
+        return Settings(_env_file=env_path, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(
+            exc, "environment/.env", key_of=lambda loc: ENV_PREFIX + "_".join(map(str, loc)).upper()
+        )) from exc
+
+
+def open_store(settings: Settings):
+    """The configured object store (local folder or S3)."""
+    from vigil.io.store import LocalStore, S3Store
+
+    if settings.store_backend == "local":
+        return LocalStore(settings.store_path, settings.bucket)
+    return S3Store(
+        settings.s3_endpoint, settings.s3_access_key.get_secret_value(),
+        settings.s3_secret_key.get_secret_value(), settings.bucket,
+        secure=settings.s3_secure, region=settings.s3_region,
+    )
+
+
+def open_ledger_store(settings: Settings):
+    """The store the ledger lives in: the main one, or a lock-enabled bucket of its own."""
+    from vigil.io.store import LocalStore, S3Store
+
+    if not settings.ledger_bucket:
+        return open_store(settings)
+    if settings.store_backend == "local":
+        return LocalStore(settings.store_path, settings.ledger_bucket)
+    return S3Store(
+        settings.s3_endpoint, settings.s3_access_key.get_secret_value(),
+        settings.s3_secret_key.get_secret_value(), settings.ledger_bucket,
+        secure=settings.s3_secure, region=settings.s3_region, object_lock=True,
+    )

@@ -1,0 +1,39 @@
+"""Shared fixtures: a real S3 server on loopback and a store of each back-end."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from vigil.io.store import LocalStore, S3Store
+from vigil.testing import S3Server, seaweedfs_s3
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    with seaweedfs_s3() as server:
+        yield server
+
+
+def make_s3_store(server: S3Server, **kwargs) -> S3Store:
+    """A fresh bucket per call, so tests never see each other's objects."""
+    return S3Store(server.endpoint, server.access_key, server.secret_key,
+                   f"test-{uuid.uuid4().hex[:12]}", **kwargs)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    """The same test against the embedded folder store and a real S3 server."""
+    if request.param == "local":
+        return LocalStore(tmp_path / "store")
+    return make_s3_store(request.getfixturevalue("s3_server"))
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the whole session (each ephemeral start costs ~20 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
