@@ -20,7 +20,7 @@ from _machine import machine  # noqa: E402
 from vigil.io.store import LocalStore  # noqa: E402
 from vigil.jobs.crawl import embedded_gallery, run_crawl  # noqa: E402
 from vigil.jobs.ingest import ingest  # noqa: E402
-from vigil.params import Params, SourceParams, ZooParams  # noqa: E402
+from vigil.params import SourceParams, ZooParams, parse_params  # noqa: E402
 
 
 def main() -> None:
@@ -42,8 +42,8 @@ def main() -> None:
             for item in build_catalog(zoo_config(zoo)):
                 httpx.get(f"{url}/media/{item.item_id}.mp4", timeout=60).raise_for_status()
             for concurrency in (1, 4, 16):
-                params = Params.model_validate({
-                    "zoo": zoo.model_dump(),
+                params = parse_params({
+                    "zoo": zoo.model_dump(mode="json"),
                     "crawl": {"concurrency": concurrency, "per_domain_concurrency": concurrency,
                               "per_domain_rps": 1000.0,
                               "sources": [{"name": "zoo", "url": url, "allow_private": True}]},

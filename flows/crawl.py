@@ -13,7 +13,7 @@ def crawl_sources(params_file: str | None = None) -> dict:
     # Safe to retry: the crawler resumes from its state and never stores a clip twice.
     rt = load_runtime(params_file)
     with resolved_sources(rt.params, rt.workspace) as sources:
-        report = run_crawl(rt.store, rt.workspace, rt.params, sources, ledger_store=rt.ledger_store)
+        report = run_crawl(rt.store, rt.workspace, rt.params, sources, ledger=rt.ledger)
     return {
         "discovered": report.discovered, "stored": report.stored, "duplicates": report.duplicates,
         "near_duplicates": report.near_duplicates, "quarantined": report.quarantined,

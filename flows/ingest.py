@@ -32,7 +32,7 @@ def ingest_cache_key(context: TaskRunContext, arguments: dict) -> str:
 def ingest_batch(params_file: str | None = None) -> dict:
     # Safe to retry: per-clip work is cached in the workspace and publishing is all-or-nothing.
     rt = load_runtime(params_file)
-    report = ingest(rt.store, rt.workspace, rt.params, ledger_store=rt.ledger_store)
+    report = ingest(rt.store, rt.workspace, rt.params, ledger=rt.ledger)
     result = dataclasses.asdict(report)
     result["problems"] = [dataclasses.asdict(p) for p in report.problems]
     return result

@@ -107,3 +107,10 @@ def test_params_roundtrip_through_yaml():
 def test_params_are_frozen():
     with pytest.raises(Exception):
         Params().ingest.frames = 3  # type: ignore[misc]
+
+
+def test_ledger_retention_without_its_own_bucket_is_refused(clean_env):
+    clean_env.setenv("VIGIL_LEDGER_RETAIN_DAYS", "30")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "VIGIL_LEDGER_BUCKET" in str(err.value)

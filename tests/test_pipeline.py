@@ -64,9 +64,9 @@ def test_flows_publish_a_version_and_cache_unchanged_ingest(workspace_env, prefe
     assert result["crawl"]["stored"] == zoo_clip_count()
     assert result["ingest"]["status"] == "published" and result["ingest"]["version_tag"] == "ds-0001"
     rt = load_runtime()
-    actions = [e.action for e in read_events(rt.ledger_store)]
+    actions = [e.action for e in read_events(rt.ledger.store)]
     assert actions == ["crawl.run", "dataset.publish"]
-    assert verify_ledger(rt.ledger_store).ok
+    assert verify_ledger(rt.ledger.store).ok
 
     # and the ingest task is a Prefect cache hit while nothing upstream changed
     @flow
@@ -152,3 +152,49 @@ def test_killed_ingest_resumes_without_loss_or_duplicates(tmp_path):
     registry = open_registry(tmp_path / "ws" / "registry", LocalStore(tmp_path / "ws" / "store"))
     manifest = read_manifest_at(registry, list_versions(registry)[-1].tag)
     assert len(manifest) == zoo_clip_count() and manifest["sample_id"].is_unique
+
+
+@pytest.mark.slow
+def test_s3_store_two_versions_diff_and_locked_ledger(tmp_path, s3_server):
+    import uuid
+
+    from vigil.io.ledger import event_key
+    from vigil.io.store import ObjectLocked, S3Store
+
+    # given settings that point at a real S3 server, with the ledger in an object-locked bucket
+    bucket, ledger_bucket = f"e2e-{uuid.uuid4().hex[:8]}", f"ledger-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "PREFECT_"))}
+    env.update(
+        VIGIL_WORKSPACE=str(tmp_path / "ws"), VIGIL_STORE_BACKEND="s3", VIGIL_S3_ENDPOINT=s3_server.endpoint,
+        VIGIL_S3_ACCESS_KEY=s3_server.access_key, VIGIL_S3_SECRET_KEY=s3_server.secret_key,
+        VIGIL_BUCKET=bucket, VIGIL_LEDGER_BUCKET=ledger_bucket, VIGIL_LEDGER_RETAIN_DAYS="1",
+    )
+    first = small_params(tmp_path, pairs=1)
+    second = tmp_path / "second.yaml"
+    second.write_text(small_params(tmp_path, pairs=2).read_text())
+    first.write_text(yaml.safe_dump({**yaml.safe_load(second.read_text()), "zoo": {
+        **yaml.safe_load(second.read_text())["zoo"], "pairs_per_generator": 1}}))
+    # when one pair per generator is crawled and ingested, then a second pair
+    for params_file in (first, second):
+        for command in ("crawl", "ingest"):
+            result = _cli(command, "--params", str(params_file), cwd=tmp_path, env=env)
+            assert result.returncode == 0, result.stdout + result.stderr
+    # then two versions exist and the diff names what was added
+    versions = _cli("data", "versions", cwd=tmp_path, env=env)
+    assert "ds-0001" in versions.stdout and "ds-0002" in versions.stdout
+    diff = _cli("data", "diff", "ds-0001", "ds-0002", cwd=tmp_path, env=env)
+    assert diff.returncode == 0, diff.stderr
+    assert str(zoo_clip_count(1)) in diff.stdout and "added" in diff.stdout.lower()
+    # and media, provenance and the DVC remote are in the bucket; secrets are not in the registry
+    store = S3Store(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, bucket, create_bucket=False)
+    assert len(list(store.list_keys("raw/"))) == zoo_clip_count(2)
+    assert any(store.list_keys("dvc/"))
+    committed = (tmp_path / "ws" / "registry" / ".dvc" / "config").read_text()
+    assert s3_server.secret_key not in committed
+    # and the ledger events sit in the locked bucket, which refuses to delete them
+    ledger = S3Store(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, ledger_bucket,
+                     create_bucket=False, object_lock=True)
+    assert len(list(ledger.list_keys("ledger/events/"))) == 4
+    with pytest.raises(ObjectLocked):
+        ledger.delete(event_key(0))
+    assert _cli("audit", "verify", cwd=tmp_path, env=env).returncode == 0

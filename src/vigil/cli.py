@@ -105,7 +105,7 @@ def _print_summary(rt, result: dict) -> None:
     from vigil.io.ledger import verify_ledger
 
     crawl, ing = result["crawl"], result["ingest"]
-    ledger = verify_ledger(rt.ledger_store)
+    ledger = verify_ledger(rt.ledger.store)
     table = Table(title="Vigil data plane", show_header=False)
     table.add_row("crawl", f"{crawl['stored']} stored, {crawl['duplicates']} duplicates, "
                            f"{crawl['near_duplicates']} near-duplicates, {crawl['quarantined']} quarantined, "
@@ -177,7 +177,7 @@ def crawl(params_file: ParamsOption = None) -> None:
     rt = load_runtime(params_file)
     _setup_logging("WARNING")
     with resolved_sources(rt.params, rt.workspace) as sources, progress_bar() as update:
-        report = run_crawl(rt.store, rt.workspace, rt.params, sources, ledger_store=rt.ledger_store, progress=update)
+        report = run_crawl(rt.store, rt.workspace, rt.params, sources, ledger=rt.ledger, progress=update)
     out.print(f"crawl: {report.stored} stored, {report.duplicates} duplicates, {report.near_duplicates} "
               f"near-duplicates, {report.quarantined} quarantined, {report.skipped} skipped, {report.failed} failed "
               f"in {report.elapsed_s:.1f}s")
@@ -195,7 +195,7 @@ def ingest(params_file: ParamsOption = None) -> None:
     rt = load_runtime(params_file)
     _setup_logging("WARNING")
     with progress_bar() as update:
-        report = run_ingest(rt.store, rt.workspace, rt.params, ledger_store=rt.ledger_store, progress=update)
+        report = run_ingest(rt.store, rt.workspace, rt.params, ledger=rt.ledger, progress=update)
     out.print(f"ingest: {report.status}; {report.n_samples} samples ({report.n_new} new), "
               f"{len(report.problems)} quarantined; version {report.version_tag or '-'}")
     if report.validation_summary:
@@ -244,9 +244,9 @@ def audit_verify() -> None:
     from vigil.jobs.runtime import load_runtime
 
     rt = load_runtime(check_store=False)
-    report = verify_ledger(rt.ledger_store)
+    report = verify_ledger(rt.ledger.store)
     if report.ok:
-        out.print(f"ledger OK: {report.n_events} events, chain intact ({rt.ledger_store.uri('ledger/')})")
+        out.print(f"ledger OK: {report.n_events} events, chain intact ({rt.ledger.store.uri('ledger/')})")
         return
     out.print(f"[red]ledger TAMPERED[/red]: {len(report.problems)} problem(s) in {report.n_events} events")
     for problem in report.problems:
@@ -263,7 +263,7 @@ def audit_log(last: Annotated[int, typer.Option(help="Show the last N events.")]
     from vigil.jobs.runtime import load_runtime
 
     rt = load_runtime(check_store=False)
-    events = read_events(rt.ledger_store)[-last:]
+    events = read_events(rt.ledger.store)[-last:]
     if as_json:
         for e in events:
             out.print(json.dumps(e.model_dump(), default=str), markup=False, highlight=False)

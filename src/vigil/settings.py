@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "VIGIL_"
@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     ledger_retain_days: int = Field(0, ge=0, description="Object-lock retention for ledger events, days (S3 with ledger_bucket only); 0 = no lock.")
     prefect_api_url: str | None = Field(None, description="Prefect server API (e.g. http://127.0.0.1:4200/api); unset = ephemeral in-process API.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @model_validator(mode="after")
+    def _retention_needs_a_ledger_bucket(self):
+        if self.ledger_retain_days > 0 and not self.ledger_bucket:
+            raise ValueError("ledger_retain_days > 0 needs VIGIL_LEDGER_BUCKET: retention requires a bucket "
+                             "created with object lock, which Vigil creates for the ledger alone")
+        return self
 
     @property
     def workspace_path(self) -> Path:
@@ -99,7 +106,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides) -> Settings
         return Settings(_env_file=env_path, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(format_validation_error(
-            exc, "environment/.env", key_of=lambda loc: ENV_PREFIX + "_".join(map(str, loc)).upper()
+            exc, "environment/.env",
+            key_of=lambda loc: ENV_PREFIX + "_".join(map(str, loc)).upper() if loc else "settings",
         )) from exc
 
 

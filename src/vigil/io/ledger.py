@@ -71,6 +71,18 @@ class LedgerReport:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class Ledger:
+    """Where events go and how they are kept: the store, object-lock retention, the local lock."""
+
+    store: ObjectStore
+    retain_days: int = 0
+    lock_dir: Path | None = None
+
+    def append(self, action: str, **fields: Any) -> LedgerEvent:
+        return append_event(self.store, action, retain_days=self.retain_days, lock_dir=self.lock_dir, **fields)
+
+
 def event_key(seq: int) -> str:
     return f"{EVENTS_PREFIX}{seq:012d}.json"
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vigil.crawl.crawler import CrawlReport, crawl
-from vigil.io.ledger import append_event
+from vigil.io.ledger import Ledger
 from vigil.io.store import ObjectStore
 from vigil.params import Params, SourceParams, ZooParams
 
@@ -56,14 +56,15 @@ def run_crawl(
     params: Params,
     sources: tuple[SourceParams, ...],
     *,
-    ledger_store: ObjectStore | None = None,
+    ledger: Ledger | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> CrawlReport:
     """Crawl ``sources`` into ``store``; one ledger event names every clip stored or seen."""
     workspace = Path(workspace).absolute()
     report = crawl(sources, params.crawl, store, workspace / "crawl", progress=progress)
-    append_event(
-        ledger_store or store, "crawl.run",
+    ledger = ledger or Ledger(store, lock_dir=workspace)
+    ledger.append(
+        "crawl.run",
         inputs={"sources": [{"name": s.name, "url": s.url} for s in sources]},
         outputs={
             "stored": sorted(i.sha256 for i in report.items if i.media_key and not i.duplicate),
@@ -72,6 +73,5 @@ def run_crawl(
             "quarantined": report.quarantined, "skipped": report.skipped, "failed": report.failed,
         },
         params={"crawl": params.crawl.model_dump(mode="json", exclude={"sources"})},
-        lock_dir=workspace,
     )
     return report

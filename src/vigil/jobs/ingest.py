@@ -24,7 +24,7 @@ from vigil.core.phash import is_near_duplicate
 from vigil.core.records import CrawledItem, labels_conflict
 from vigil.core.sample import Sample, write_manifest
 from vigil.core.splits import assign_splits
-from vigil.io.ledger import append_event
+from vigil.io.ledger import Ledger
 from vigil.io.media import MediaError, probe, sample_frames
 from vigil.io.store import ObjectStore, quarantine
 from vigil.params import Params
@@ -217,7 +217,7 @@ def ingest(
     workspace: str | Path,
     params: Params,
     *,
-    ledger_store: ObjectStore | None = None,
+    ledger: Ledger | None = None,
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Turn everything crawled so far into the next dataset version, if it passes validation."""
@@ -225,7 +225,7 @@ def ingest(
     from vigil.io.validation import validate_manifest
 
     workspace = Path(workspace).absolute()
-    ledger_store = ledger_store or store
+    ledger = ledger or Ledger(store, lock_dir=workspace)
     samples_dir = workspace / "ingest" / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
     items = crawled_items(store)
@@ -277,10 +277,9 @@ def ingest(
             "reason": "validation_failed", "failed_expectations": validation.failed_names(),
             "detail": validation.summary(), "validation_report": report_key,
         })
-        append_event(ledger_store, "dataset.reject", inputs=common_inputs,
-                     outputs={"quarantine": store.uri(qkey), "validation_report": store.uri(report_key)},
-                     params={"validation": params.validation.model_dump(mode="json")},
-                     lock_dir=workspace)
+        ledger.append("dataset.reject", inputs=common_inputs,
+                      outputs={"quarantine": store.uri(qkey), "validation_report": store.uri(report_key)},
+                      params={"validation": params.validation.model_dump(mode="json")})
         return IngestReport(**base, published=False, status="rejected", docs_index=str(validation.docs_index),
                             validation_summary=validation.summary(),
                             failed_expectations=tuple(validation.failed_names()))
@@ -291,13 +290,12 @@ def ingest(
         metadata={"content_id": content_id, "params_sha256": params_hash, "counts": _counts(df),
                   "validation_report": store.uri(report_key), "manifest_uri": store.uri("dvc/")},
     )
-    append_event(
-        ledger_store, "dataset.publish",
+    ledger.append(
+        "dataset.publish",
         inputs={**common_inputs, "crawl_records": sha256_json(sorted(df["sample_id"]))},
         outputs={"tag": version.tag, "git_rev": version.git_rev, "manifest_md5": version.manifest_md5,
                  "frames_md5": version.frames_md5, "validation_report": store.uri(report_key)},
         params={"ingest": params.ingest.model_dump(mode="json"), "validation": params.validation.model_dump(mode="json")},
-        lock_dir=workspace,
     )
     shutil.rmtree(batch_dir, ignore_errors=True)
     return IngestReport(**base, published=True, status="published", version_tag=version.tag,

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.io.ledger import Ledger
 from vigil.io.store import ObjectStore
 from vigil.params import Params, load_params
 from vigil.settings import Settings, load_settings, open_ledger_store, open_store
@@ -16,7 +17,7 @@ class Runtime:
     settings: Settings
     params: Params
     store: ObjectStore
-    ledger_store: ObjectStore
+    ledger: Ledger
 
     @property
     def workspace(self) -> Path:
@@ -41,7 +42,7 @@ def load_runtime(params_file: str | Path | None = None, *, check_store: bool = T
     settings = load_settings()
     params = load_params(params_file or settings.params_file)
     store = open_store(settings)
-    ledger_store = open_ledger_store(settings)
+    ledger = Ledger(open_ledger_store(settings), settings.ledger_retain_days, settings.workspace_path)
     if check_store:
         store.check()
-    return Runtime(settings, params, store, ledger_store)
+    return Runtime(settings, params, store, ledger)
