@@ -107,6 +107,8 @@ def _print_summary(rt, result: dict) -> None:
     crawl, ing = result["crawl"], result["ingest"]
     ledger = verify_ledger(rt.ledger.store)
     table = Table(title="Vigil data plane", show_header=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("where / how many", overflow="fold")  # paths must stay copyable
     table.add_row("crawl", f"{crawl['stored']} stored, {crawl['duplicates']} duplicates, "
                            f"{crawl['near_duplicates']} near-duplicates, {crawl['quarantined']} quarantined, "
                            f"{crawl['skipped']} skipped, {crawl['failed']} failed")
