@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flows.annotate import annotate_flow
 from flows.crawl import crawl_flow
 from flows.data_plane import data_plane_flow
 from flows.ingest import ingest_flow
@@ -15,4 +16,5 @@ def build_deployments(params: Params, params_file: str = "params.yaml") -> list:
                                       parameters={"params_file": params_file}),
         crawl_flow.to_deployment(name="crawl-on-demand", parameters={"params_file": params_file}),
         ingest_flow.to_deployment(name="ingest-on-demand", parameters={"params_file": params_file}),
+        annotate_flow.to_deployment(name="annotate-on-demand", parameters={"params_file": params_file}),
     ]

@@ -65,7 +65,8 @@ def test_flows_publish_a_version_and_cache_unchanged_ingest(workspace_env, prefe
     assert result["ingest"]["status"] == "published" and result["ingest"]["version_tag"] == "ds-0001"
     rt = load_runtime()
     actions = [e.action for e in read_events(rt.ledger.store)]
-    assert actions == ["crawl.run", "dataset.publish"]
+    assert actions == ["crawl.run", "dataset.publish", "annotation.publish"]
+    assert result["annotate"]["status"] == "published" and result["annotate"]["version_tag"] == "ds-0002"
     assert verify_ledger(rt.ledger.store).ok
 
     # and the ingest task is a Prefect cache hit while nothing upstream changed
@@ -88,6 +89,7 @@ def test_cli_main_job_then_audit_and_data_commands(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     # then it says where to look
     assert "ds-0001" in run.stdout and "registry" in run.stdout and "verified" in run.stdout
+    assert "ds-0002" in run.stdout and "annotator quality" in run.stdout
     versions = _cli("data", "versions", cwd=tmp_path, env=env)
     assert "ds-0001" in versions.stdout
     verify = _cli("audit", "verify", cwd=tmp_path, env=env)

@@ -29,8 +29,10 @@ data_app = typer.Typer(help="Dataset versions in the data registry.", no_args_is
 audit_app = typer.Typer(help="The lineage ledger: verify and read it.", no_args_is_help=True)
 store_app = typer.Typer(help="The object store.", no_args_is_help=True)
 flows_app = typer.Typer(help="Prefect deployments for production.", no_args_is_help=True)
+labels_app = typer.Typer(help="Annotation records: flag for re-annotation, Label Studio export/import.",
+                         no_args_is_help=True)
 for sub, name in [(config_app, "config"), (zoo_app, "zoo"), (data_app, "data"), (audit_app, "audit"),
-                  (store_app, "store"), (flows_app, "flows")]:
+                  (store_app, "store"), (flows_app, "flows"), (labels_app, "labels")]:
     app.add_typer(sub, name=name)
 
 console = Console(stderr=True)
@@ -97,7 +99,7 @@ def run(params_file: ParamsOption = None) -> None:
 
     result = data_plane_flow(str(params_file) if params_file else None)
     _print_summary(rt, result)
-    if result["ingest"]["status"] == "rejected":
+    if result["ingest"]["status"] == "rejected" or (result.get("annotate") or {}).get("status") == "rejected":
         raise typer.Exit(1)
 
 
@@ -121,9 +123,18 @@ def _print_summary(rt, result: dict) -> None:
     table.add_row("ledger", f"{ledger.n_events} events, {'verified' if ledger.ok else 'TAMPERED'}")
     for key, counts in (ing.get("counts") or {}).items():
         table.add_row(f"by {key}", ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    ann = result.get("annotate")
+    if ann:
+        table.add_row("annotate", f"{ann['source']} ({ann['annotator']}): {ann['n_accepted']} accepted, "
+                                  f"{ann['n_rejected']} rejected; selected {ann['selected'] or 'none'}")
+        table.add_row("labelled version", f"{ann['version_tag'] or '-'} ({ann['status']})")
+        if ann.get("quality_report"):
+            table.add_row("annotator quality", str(ann["quality_report"]))
     out.print(table)
     if ing["status"] == "rejected":
         out.print(f"[red]validation failed[/red]: {', '.join(ing['failed_expectations'])}")
+    if ann and ann["status"] == "rejected":
+        out.print(f"[red]annotation validation failed[/red]: {', '.join(ann['failed_expectations'])}")
     out.print("next: [bold]vigil data versions[/bold], [bold]vigil data diff A B[/bold], [bold]vigil audit verify[/bold]")
 
 
@@ -204,6 +215,90 @@ def ingest(params_file: ParamsOption = None) -> None:
         out.print(report.validation_summary, markup=False)
     if report.status == "rejected":
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------- annotate
+@app.command()
+@friendly_errors
+def annotate(
+    params_file: ParamsOption = None,
+    reannotate: Annotated[bool, typer.Option("--reannotate", help="Also redo stale, hard and flagged samples.")] = False,
+    predictions: Annotated[Optional[Path], typer.Option(help="A model's predictions JSON: samples it gets wrong are hard examples (with --reannotate).")] = None,
+) -> None:
+    """Explain the newest dataset version's clips and publish a labelled version.
+
+    Synthetic explanations from the zoo's ground truth by default; the teacher model at
+    VIGIL_TEACHER_URL when set. Annotations are appended, never overwritten.
+    """
+    from vigil.jobs.annotate import AnnotateError
+    from vigil.jobs.annotate import annotate as run_annotate
+    from vigil.jobs.runtime import load_runtime, teacher_endpoint
+
+    rt = load_runtime(params_file)
+    _setup_logging("WARNING")
+    try:
+        with progress_bar() as update:
+            report = run_annotate(rt.store, rt.workspace, rt.params, teacher=teacher_endpoint(rt.settings),
+                                  reannotate=reannotate, predictions=predictions, ledger=rt.ledger, progress=update)
+    except AnnotateError as exc:
+        console.print(f"[red]cannot annotate[/red]: {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"annotate: {report.status}; {report.source} ({report.annotator}) on {report.base_tag}; "
+              f"selected {report.selected or 'nothing'}; {report.n_accepted} accepted, {report.n_rejected} rejected "
+              f"{report.rejection_reasons or ''}; labelled version {report.version_tag or '-'}")
+    if report.prompt_tokens or report.completion_tokens:
+        out.print(f"teacher usage: {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens, "
+                  f"${report.cost_usd:.4f}")
+    if report.quality_report:
+        out.print(f"annotator quality: {report.quality_report}", markup=False)
+    if report.validation_summary:
+        out.print(report.validation_summary, markup=False)
+    if report.status == "rejected":
+        raise typer.Exit(1)
+
+
+@labels_app.command("flag")
+@friendly_errors
+def labels_flag(sample_id: Annotated[str, typer.Argument(help="sha256 sample id to re-annotate.")],
+                by: Annotated[str, typer.Option(help="Who flags it (recorded).")],
+                reason: Annotated[str, typer.Option(help="Why.")] = "") -> None:
+    """Flag a sample for re-annotation (the next `vigil annotate --reannotate` redoes it)."""
+    from vigil.io.annotations import flag_sample
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime()
+    out.print(f"flagged: {rt.store.uri(flag_sample(rt.store, sample_id, by=by, reason=reason))}")
+
+
+@labels_app.command("export-labelstudio")
+@friendly_errors
+def labels_export(out_path: Annotated[Path, typer.Argument(help="Tasks JSON to write (Label Studio import format).")],
+                  tag: Annotated[Optional[str], typer.Option(help="Labelled version (default: newest).")] = None,
+                  media_base_url: Annotated[str, typer.Option(help="URL prefix under which Label Studio can fetch raw media keys.")] = "/data/local-files/?d=",
+                  config_path: Annotated[Optional[Path], typer.Option(help="Also write the labeling config XML here.")] = None) -> None:
+    """Export a labelled version as Label Studio tasks, its annotations as pre-annotations."""
+    from vigil.jobs.labelstudio import export_version
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime()
+    written = export_version(rt.store, rt.workspace, out_path, tag=tag, media_base_url=media_base_url,
+                             config_path=config_path)
+    out.print(f"wrote {written}", markup=False)
+
+
+@labels_app.command("import-labelstudio")
+@friendly_errors
+def labels_import(export_path: Annotated[Path, typer.Argument(help="Label Studio JSON export.")],
+                  params_file: ParamsOption = None) -> None:
+    """Import human annotations from a Label Studio export (kept as new records, with who and when)."""
+    from vigil.jobs.labelstudio import import_export
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(params_file)
+    n, problems = import_export(rt.store, export_path, rt.params, ledger=rt.ledger)
+    out.print(f"imported {n} human annotation(s); {len(problems)} problem(s)")
+    for problem in problems[:20]:
+        out.print(f"  {problem}", markup=False)
 
 
 # ----------------------------------------------------------------------------------------- data

@@ -8,6 +8,7 @@ each section is its own model here, so that one place holds the schema.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -98,11 +99,35 @@ class ValidationParams(_Strict):
         None, description="Generator names a batch may claim; default: 'real', 'unknown' and the zoo's generators.")
 
 
+class AnnotateParams(_Strict):
+    source: Literal["auto", "synthetic", "teacher"] = Field(
+        "auto", description="Who explains the clips: 'synthetic' (from the zoo's ground truth), 'teacher' (an "
+                            "OpenAI-compatible model at VIGIL_TEACHER_URL), or 'auto' (teacher when configured).")
+    prompt_version: str | None = Field(
+        None, description="Version recorded with each annotation and compared for staleness; default: the "
+                          "grammar module's PROMPT_VERSION. Bump it to have `vigil annotate --reannotate` redo everything.")
+    max_concurrency: int = Field(4, ge=1, description="Teacher requests in flight.")
+    requests_per_minute: float = Field(120.0, gt=0, description="Teacher rate limit.")
+    timeout_s: float = Field(120.0, gt=0, description="One teacher request, seconds.")
+    max_retries: int = Field(3, ge=0, description="Retries on 429/5xx/timeouts, honouring Retry-After.")
+    max_repairs: int = Field(2, ge=0, description="Times a reply that breaks the grammar or contradicts the label is sent back with its violations.")
+    max_frames: int = Field(8, ge=1, description="Frames sent to the teacher per clip.")
+    temperature: float = Field(0.2, ge=0, description="Teacher sampling temperature.")
+    max_tokens: int = Field(512, ge=16, description="Longest teacher reply, tokens.")
+    cost_per_1k_prompt_tokens: float = Field(0.0, ge=0, description="Price, for the cost record (USD).")
+    cost_per_1k_completion_tokens: float = Field(0.0, ge=0, description="Price, for the cost record (USD).")
+    min_coverage: float = Field(0.9, ge=0, le=1, description="Share of samples that must have an accepted annotation.")
+    min_compliance_rate: float = Field(0.95, ge=0, le=1, description="Share of chosen annotations that follow the grammar.")
+    min_evidence_per_fake: float = Field(1.0, ge=0, description="Mean typed evidence per fake clip.")
+    min_label_agreement: float = Field(0.95, ge=0, le=1, description="Share of annotations whose label agrees with the dataset's.")
+
+
 class Params(_Strict):
     zoo: ZooParams = ZooParams()
     crawl: CrawlParams = CrawlParams()
     ingest: IngestParams = IngestParams()
     validation: ValidationParams = ValidationParams()
+    annotate: AnnotateParams = AnnotateParams()
 
 
 def parse_params(doc: object, source: str = "params.yaml") -> Params:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     ledger_bucket: str | None = Field(None, description="Separate bucket for the lineage ledger (created with object lock on S3); default: the main bucket.")
     ledger_retain_days: int = Field(0, ge=0, description="Object-lock retention for ledger events, days (S3 with ledger_bucket only); 0 = no lock.")
     prefect_api_url: str | None = Field(None, description="Prefect server API (e.g. http://127.0.0.1:4200/api); unset = ephemeral in-process API.")
+    teacher_url: str | None = Field(None, description="OpenAI-compatible endpoint of the annotation teacher (e.g. http://127.0.0.1:8000/v1); unset = synthetic annotation.")
+    teacher_model: str = Field("teacher", description="Model name sent to the teacher endpoint.")
+    teacher_api_key: SecretStr = Field(SecretStr(""), description="Bearer key for the teacher endpoint, if it needs one.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")

@@ -285,11 +285,15 @@ def publish_version(
     metadata: Mapping[str, Any] | None = None,
     move: bool = False,
     jobs: int = dvc.DEFAULT_JOBS,
+    extra_files: Mapping[str, str | Path] | None = None,
 ) -> DatasetVersion:
     """Publish a manifest and its frames folder as the next version (``ds-NNNN``).
 
     Steps: check the manifest schema, copy (or ``move``) both into ``data/``, ``dvc add``,
     ``dvc push`` (bounded ``jobs``), write ``data/version.json``, ``git commit``, ``git tag``.
+    ``extra_files`` (name → path) are tracked beside the manifest as ``data/<name>`` (a labelled
+    version adds its annotation table and annotator-quality report this way); extra files of the
+    previous version that are not given again are dropped, so a version never carries stale ones.
     If any step fails, the registry is restored to its last published state and
     :class:`PublishError` is raised; objects already pushed stay in the remote, unreferenced and
     harmless (they are content-addressed).
@@ -316,6 +320,14 @@ def publish_version(
         tag = _next_tag(repo)
         try:
             (repo / DATA_DIR).mkdir(exist_ok=True)
+            extras = {name: Path(path) for name, path in (extra_files or {}).items()}
+            for name in extras:
+                if "/" in name or name in {Path(MANIFEST_PATH).name, Path(FRAMES_PATH).name, Path(VERSION_PATH).name}:
+                    raise PublishError(f"extra file name {name!r} is reserved or not a plain file name")
+            for stale in _extra_dvc_files(repo):
+                _git(repo, "rm", "--quiet", "--cached", "--ignore-unmatch", "--", stale.relative_to(repo).as_posix())
+                _remove(stale.with_suffix(""))
+                stale.unlink()
             for target in (repo / MANIFEST_PATH, repo / FRAMES_PATH):
                 _remove(target)
             if move:
@@ -324,15 +336,20 @@ def publish_version(
             else:
                 shutil.copyfile(manifest_path, repo / MANIFEST_PATH)
                 shutil.copytree(frames_dir, repo / FRAMES_PATH)
-            dvc.add(repo, MANIFEST_PATH, FRAMES_PATH)
+            for name, path in extras.items():
+                shutil.copyfile(path, repo / DATA_DIR / name)
+            extra_paths = [f"{DATA_DIR}/{name}" for name in extras]
+            dvc.add(repo, MANIFEST_PATH, FRAMES_PATH, *extra_paths)
             manifest_md5 = _dvc_md5((repo / f"{MANIFEST_PATH}.dvc").read_text(), f"{MANIFEST_PATH}.dvc")
             frames_md5 = _dvc_md5((repo / f"{FRAMES_PATH}.dvc").read_text(), f"{FRAMES_PATH}.dvc")
-            dvc.push(repo, f"{MANIFEST_PATH}.dvc", f"{FRAMES_PATH}.dvc", remote=registry.remote_name, jobs=jobs)
+            dvc.push(repo, f"{MANIFEST_PATH}.dvc", f"{FRAMES_PATH}.dvc", *(f"{p}.dvc" for p in extra_paths),
+                     remote=registry.remote_name, jobs=jobs)
             created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             info = {"tag": tag, "created_at": created_at, "message": message, "n_samples": n_samples,
                     "manifest_md5": manifest_md5, "frames_md5": frames_md5, "metadata": dict(metadata or {})}
             (repo / VERSION_PATH).write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
-            _git(repo, "add", "--", f"{MANIFEST_PATH}.dvc", f"{FRAMES_PATH}.dvc", f"{DATA_DIR}/.gitignore", VERSION_PATH)
+            _git(repo, "add", "--", f"{MANIFEST_PATH}.dvc", f"{FRAMES_PATH}.dvc", f"{DATA_DIR}/.gitignore", VERSION_PATH,
+                 *(f"{p}.dvc" for p in extra_paths))
             _git(repo, "commit", "--quiet", "-m", f"{tag}: {message}")
             _git(repo, "tag", "-a", tag, "-m", message or tag)
         except BaseException as exc:
@@ -379,6 +396,29 @@ def _cached_object(registry: DataRegistry, md5: str) -> Path:
     if md5_file(path) != md5:
         raise RegistryError(f"cache object {path} is corrupt: md5 differs from {md5}")
     return path
+
+
+def _extra_dvc_files(repo: Path) -> list[Path]:
+    """The .dvc files in data/ besides the manifest's and the frames' (a version's extra files)."""
+    core = {f"{MANIFEST_PATH}.dvc", f"{FRAMES_PATH}.dvc"}
+    return sorted(p for p in (repo / DATA_DIR).glob("*.dvc") if p.relative_to(repo).as_posix() not in core)
+
+
+def files_at(registry: DataRegistry, tag: str) -> list[str]:
+    """Names of the extra files version ``tag`` tracks (e.g. ``annotations.parquet``)."""
+    listing = _git(registry.path, "ls-tree", "--name-only", f"{tag}:{DATA_DIR}").stdout.split()
+    core = {Path(MANIFEST_PATH).name, Path(FRAMES_PATH).name}
+    return sorted(n.removesuffix(".dvc") for n in listing if n.endswith(".dvc") and n.removesuffix(".dvc") not in core)
+
+
+def file_at(registry: DataRegistry, tag: str, name: str) -> Path:
+    """Local path (in the DVC cache, read-only) of extra file ``name`` at version ``tag``."""
+    if tag not in _tags(registry.path):
+        raise RegistryError(f"no dataset version {tag!r} in {registry.path}")
+    if name not in files_at(registry, tag):
+        raise RegistryError(f"version {tag} has no {name}; it has: {', '.join(files_at(registry, tag)) or 'no extra files'}")
+    where = f"{tag}:{DATA_DIR}/{name}.dvc"
+    return _cached_object(registry, _dvc_md5(_git(registry.path, "show", where).stdout, where))
 
 
 def manifest_md5_at(registry: DataRegistry, tag: str) -> str:

@@ -92,7 +92,7 @@ class ValidationResult:
 
     def summary(self) -> str:
         """A few lines for logs and flow run notes."""
-        head = (f"manifest validation {'passed' if self.success else 'FAILED'}: "
+        head = (f"validation {'passed' if self.success else 'FAILED'}: "
                 f"{self.statistics.get('successful_expectations')}/{self.statistics.get('evaluated_expectations')} "
                 f"expectations in {self.elapsed_s:.2f}s")
         lines = [head] + [f"  ✗ {e.name}: observed {e.observed!r}" for e in self.failures]
@@ -231,6 +231,14 @@ def validate_manifest(
     Never raises for bad data: every problem is a failed expectation in the result. Raises only
     when GX itself cannot run.
     """
+    return run_suite(with_derived_columns(df), lambda: build_suite(params, allowed_generators),
+                     "manifest", docs_dir, n_rows=len(df))
+
+
+def run_suite(df: pd.DataFrame, make_suite, name: str, docs_dir: str | Path | None, *,
+              n_rows: int | None = None) -> ValidationResult:
+    """Run the suite ``make_suite()`` builds over ``df`` in an ephemeral GX context; Data Docs
+    go under ``docs_dir``. Shared by every table Vigil validates (manifest, annotations)."""
     started = time.perf_counter()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no internet; never try to phone home
     gx_log = logging.getLogger("great_expectations")
@@ -252,13 +260,12 @@ def validate_manifest(
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
 
-    asset = context.data_sources.add_pandas("manifest").add_dataframe_asset("manifest_rows")
-    batch_definition = asset.add_batch_definition_whole_dataframe("whole_manifest")
-    suite = context.suites.add(build_suite(params, allowed_generators))
+    asset = context.data_sources.add_pandas(name).add_dataframe_asset(f"{name}_rows")
+    batch_definition = asset.add_batch_definition_whole_dataframe(f"whole_{name}")
+    suite = context.suites.add(make_suite())
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="manifest_validation", data=batch_definition, suite=suite))
-    gx_result = definition.run(batch_parameters={"dataframe": with_derived_columns(df)},
-                               result_format="SUMMARY")
+        gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite))
+    gx_result = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
     validated = time.perf_counter()
 
     if docs_dir is not None:
@@ -277,10 +284,38 @@ def validate_manifest(
     order = {expectation_name(e.configuration): i for i, e in enumerate(suite.expectations)}
     outcomes.sort(key=lambda o: order.get(o.name, len(order)))
     finished = time.perf_counter()
-    statistics = {**_plain(dict(gx_result.statistics)), "rows": int(len(df)),
+    statistics = {**_plain(dict(gx_result.statistics)), "rows": int(len(df) if n_rows is None else n_rows),
                   "import_s": round(imported - started, 3), "validate_s": round(validated - imported, 3),
                   "docs_s": round(finished - validated, 3)}
     result = ValidationResult(success=bool(gx_result.success), expectations=tuple(outcomes),
                               docs_index=docs_index, statistics=statistics, elapsed_s=finished - started)
-    log.info("%s", result.summary())
+    log.info("%s validation: %s", name, result.summary())
     return result
+
+
+def build_annotation_suite(params):
+    """Expectations on a labelled version's annotation table (``vigil.core.annotation``)."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    return gx.ExpectationSuite(name="vigil_annotations", expectations=[
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToBeUnique(column="sample_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="annotation_id", mostly=params.min_coverage),
+        gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=["synthetic", "teacher", "human"]),
+        gxe.ExpectColumnValuesToBeInSet(column="annotation_label", value_set=["real", "fake"]),
+        gxe.ExpectColumnMeanToBeBetween(column="_compliant", min_value=params.min_compliance_rate),
+        gxe.ExpectColumnMeanToBeBetween(column="_fake_evidence", min_value=params.min_evidence_per_fake),
+        gxe.ExpectColumnMeanToBeBetween(column="_label_agrees", min_value=params.min_label_agreement),
+    ])
+
+
+def validate_annotations(df: pd.DataFrame, params, docs_dir: str | Path | None) -> ValidationResult:
+    """Validate an annotation table: coverage, grammar compliance rate, evidence per fake and
+    agreement with the dataset's labels (bounds from ``params``: vigil.params.AnnotateParams)."""
+    derived = df.copy()
+    annotated = derived["annotation_id"].notna()
+    derived["_compliant"] = derived["compliant"].where(annotated).astype("float64")
+    derived["_label_agrees"] = derived["label_agrees"].where(annotated).astype("float64")
+    derived["_fake_evidence"] = derived["n_evidence"].where(annotated & (derived["label"] == "fake")).astype("float64")
+    return run_suite(derived, lambda: build_annotation_suite(params), "annotations", docs_dir, n_rows=len(df))

@@ -180,7 +180,7 @@ def build_manifest(items: Iterable[CrawledItem], prepared: dict[str, dict], para
     return df
 
 
-def _stage_batch(df: pd.DataFrame, samples_dir: Path, batch_dir: Path) -> tuple[Path, Path]:
+def stage_batch(df: pd.DataFrame, samples_dir: Path, batch_dir: Path) -> tuple[Path, Path]:
     """Manifest + frames of one batch, frames hard-linked from the per-sample cache (no copies)."""
     if batch_dir.exists():
         shutil.rmtree(batch_dir)
@@ -259,7 +259,7 @@ def ingest(
                             manifest_uri=latest.metadata.get("manifest_uri"))
 
     batch_dir = workspace / "ingest" / "batches" / content_id[:16]
-    manifest_path, frames_root = _stage_batch(df, samples_dir, batch_dir)
+    manifest_path, frames_root = stage_batch(df, samples_dir, batch_dir)
     docs_dir = workspace / "reports" / "data-docs" / content_id[:16]
     validation = validate_manifest(df, params.validation, allowed_generators(params), docs_dir)
     validation_record = {

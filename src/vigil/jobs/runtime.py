@@ -24,6 +24,16 @@ class Runtime:
         return self.settings.workspace_path
 
 
+def teacher_endpoint(settings: Settings):
+    """The annotation teacher from VIGIL_TEACHER_URL/_MODEL/_API_KEY, or None when unset."""
+    from vigil.jobs.annotate import TeacherEndpoint
+
+    if not settings.teacher_url:
+        return None
+    key = settings.teacher_api_key.get_secret_value() or None
+    return TeacherEndpoint(settings.teacher_url, settings.teacher_model, key)
+
+
 def configure_prefect(settings: Settings) -> None:
     """Point Prefect at the configured API, or keep its ephemeral API's state in the workspace.
 

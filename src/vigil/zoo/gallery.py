@@ -337,10 +337,10 @@ def _handler_for(site: _Site, requests: deque[tuple[str, str]], requests_lock: t
 
 
 class GalleryServer:
-    """The showcase on a real socket, served from a background thread.
+    """The showcase on a real socket, served from a background thread. Usage::
 
-    >>> with GalleryServer(tmp, ZooConfig(pairs_per_generator=2)) as gallery:
-    ...     httpx.get(gallery.url + "/feed.json")
+        with GalleryServer(cache_dir, ZooConfig(pairs_per_generator=2)) as gallery:
+            httpx.get(gallery.url + "/feed.json")
     """
 
     def __init__(

@@ -1,0 +1,77 @@
+"""Human annotation through Label Studio: export a labelled version as tasks, import exports back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vigil.core.annotation import Annotation
+from vigil.core.taxonomy import load_taxonomy
+from vigil.io.annotations import write_annotation
+from vigil.io.ledger import Ledger
+from vigil.io.store import ObjectStore
+from vigil.params import Params
+
+
+def export_version(store: ObjectStore, workspace: str | Path, out_path: str | Path, *, tag: str | None = None,
+                   media_base_url: str = "/data/local-files/?d=", config_path: str | Path | None = None) -> Path:
+    """Tasks for every sample of a labelled version, its chosen annotation as the pre-annotation.
+
+    Media and frame URLs are ``media_base_url`` + the store key, which is how Label Studio's
+    local-files or cloud-storage source reaches the same objects.
+    """
+    import pandas as pd
+
+    from vigil.annotate.labelstudio import ExportItem, export_tasks, labeling_config
+    from vigil.io.registry import file_at, files_at, latest_version, list_versions, open_registry, read_manifest_at
+
+    registry = open_registry(Path(workspace) / "registry", store)
+    version = latest_version(registry) if tag is None else next((v for v in list_versions(registry) if v.tag == tag), None)
+    if version is None:
+        raise ValueError(f"no dataset version {tag or ''} to export: run `vigil run` first")
+    if "annotations.parquet" not in files_at(registry, version.tag):
+        raise ValueError(f"{version.tag} is not a labelled version: run `vigil annotate` first")
+    manifest = read_manifest_at(registry, version.tag).set_index("sample_id")
+    table = pd.read_parquet(file_at(registry, version.tag, "annotations.parquet"))
+    annotations = _chosen_records(store, table)
+    items = []
+    for sample_id, row in manifest.iterrows():
+        frames = [f"{media_base_url}frames/{row['frames_dir']}/{i}.png" for i in range(1, int(row["n_frames"]) + 1)]
+        items.append(ExportItem(sample_id=sample_id, video_url=f"{media_base_url}{row['media_key']}",
+                                frame_urls=tuple(frames), duration_s=float(row["duration_s"]), fps=float(row["fps"]),
+                                annotation=annotations.get(sample_id)))
+    written = export_tasks(items, out_path, model_version=f"vigil:{version.tag}")
+    if config_path is not None:
+        Path(config_path).write_text(labeling_config(load_taxonomy()))
+    return written
+
+
+def _chosen_records(store: ObjectStore, table) -> dict[str, Annotation]:
+    from vigil.core.annotation import annotation_key
+
+    out: dict[str, Annotation] = {}
+    for sample_id, annotation_id in zip(table["sample_id"], table["annotation_id"]):
+        if isinstance(annotation_id, str):
+            out[sample_id] = Annotation.model_validate(store.get_json(annotation_key(sample_id, annotation_id)))
+    return out
+
+
+def import_export(store: ObjectStore, export_path: str | Path, params: Params, *,
+                  ledger: Ledger | None = None) -> tuple[int, list[str]]:
+    """Store every human annotation of a Label Studio export as a new record; returns (count, problems)."""
+    from vigil.annotate.labelstudio import import_annotations
+    from vigil.core.grammar import PROMPT_VERSION
+
+    result = import_annotations(export_path, prompt_version=params.annotate.prompt_version or PROMPT_VERSION,
+                                taxonomy_version=load_taxonomy().version)
+    keys = [write_annotation(store, a) for a in result.annotations]
+    (ledger or Ledger(store)).append(
+        "annotation.import", inputs={"export": str(export_path), "export_sha256": _sha(export_path)},
+        outputs={"annotations": [k.rsplit("/", 1)[1].removesuffix(".json") for k in keys]},
+        params={"annotators": sorted({a.provenance.annotator for a in result.annotations})})
+    return len(keys), [str(p) for p in result.problems]
+
+
+def _sha(path: str | Path) -> str:
+    from vigil.core.hashing import sha256_file
+
+    return sha256_file(path)
