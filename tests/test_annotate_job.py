@@ -180,3 +180,37 @@ def test_label_studio_export_and_reimport_through_the_cli(workspace, tmp_path):
     table = pd.read_parquet(file_at(open_registry(root / "registry", store), report.version_tag, "annotations.parquet"))
     assert set(table["kind"]) == {"human"} and set(table["annotator"]) == {"ann@example.org"}
     assert table["label_agrees"].all()
+
+
+@pytest.mark.slow
+def test_teacher_url_annotates_through_an_openai_compatible_server(workspace, tmp_path):
+    import yaml
+
+    from tests.teacher_server import COMPLETION_TOKENS, PROMPT_TOKENS, Action, teacher_server
+
+    root, store = workspace
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(yaml.safe_dump(params(cost_per_1k_prompt_tokens=0.5, max_concurrency=3).model_dump(mode="json")))
+    with teacher_server() as server:
+        server.push(Action("malformed"))  # the first reply breaks the grammar: repaired, not lost
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "PREFECT_"))}
+        env.update(VIGIL_WORKSPACE=str(root), VIGIL_STORE_ROOT=str(root / "store"), VIGIL_PARAMS_FILE=str(pfile),
+                   VIGIL_TEACHER_URL=server.base_url, VIGIL_TEACHER_MODEL="teacher-test",
+                   VIGIL_TEACHER_API_KEY="sk-test-secret-123")
+        # when annotation runs with VIGIL_TEACHER_URL set
+        result = subprocess.run([sys.executable, "-m", "vigil.cli", "annotate"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=300)
+        calls = list(server.calls)
+    # then every clip went to the teacher, label-conditioned, and a labelled version was published
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "teacher (teacher-test)" in result.stdout and "12 accepted" in result.stdout
+    assert len(calls) == 13  # 12 clips + 1 repair
+    assert "sk-test-secret-123" not in result.stdout + result.stderr
+    registry = open_registry(root / "registry", store)
+    table = pd.read_parquet(file_at(registry, list_versions(registry)[-1].tag, "annotations.parquet"))
+    assert set(table["kind"]) == {"teacher"} and set(table["annotator"]) == {"teacher-test"}
+    # and tokens and cost are recorded per annotation
+    records = [a for v in load_annotations(store).values() for a in v]
+    assert sum(a.usage.prompt_tokens for a in records) == 13 * PROMPT_TOKENS
+    assert sum(a.usage.completion_tokens for a in records) == 13 * COMPLETION_TOKENS
+    assert all(a.usage.cost_usd > 0 for a in records)

@@ -128,6 +128,7 @@ def test_same_seed_same_model_other_seed_other_weights(tiny_model_dir, tmp_path)
         assert (again / name).read_bytes() == (tiny_model_dir / name).read_bytes(), name
     other = build_tiny_model(tmp_path / "other", TinyModelConfig(seed=1))
     assert (other / "model.safetensors").read_bytes() != (tiny_model_dir / "model.safetensors").read_bytes()
+    assert (other / "tokenizer.json").read_bytes() == (tiny_model_dir / "tokenizer.json").read_bytes()
     # Rebuilding over an existing folder replaces it.
     assert build_tiny_model(tmp_path / "other", TinyModelConfig(seed=0)) == tmp_path / "other"
     assert (other / "model.safetensors").read_bytes() == (again / "model.safetensors").read_bytes()

@@ -36,7 +36,7 @@ for sub, name in [(config_app, "config"), (zoo_app, "zoo"), (data_app, "data"), 
     app.add_typer(sub, name=name)
 
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)  # lines stay whole when piped (grep, logs, tests)
 
 ParamsOption = Annotated[Optional[Path], typer.Option("--params", "-p", help="params.yaml to use (default: VIGIL_PARAMS_FILE or ./params.yaml).")]
 
@@ -60,16 +60,15 @@ def friendly_errors(fn: Callable) -> Callable:
 
 
 @contextmanager
-def progress_bar():
-    """A rich progress bar fed by the jobs' ``(event, done, total)`` callbacks."""
+def progress_bar(job: str):
+    """One rich progress bar for a job, fed by its ``(event, done, total)`` callbacks; the
+    description shows the latest event (stored, quarantined, accepted, …)."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        tasks: dict[str, int] = {}
+        task = progress.add_task(job, total=None)
 
         def update(event: str, done: int, total: int | None) -> None:
-            if event not in tasks:
-                tasks[event] = progress.add_task(event, total=total)
-            progress.update(tasks[event], completed=done, total=total)
+            progress.update(task, completed=done, total=total, description=f"{job}: {event}")
 
         yield update
 
@@ -189,7 +188,7 @@ def crawl(params_file: ParamsOption = None) -> None:
 
     rt = load_runtime(params_file)
     _setup_logging("WARNING")
-    with resolved_sources(rt.params, rt.workspace) as sources, progress_bar() as update:
+    with resolved_sources(rt.params, rt.workspace) as sources, progress_bar("crawl") as update:
         report = run_crawl(rt.store, rt.workspace, rt.params, sources, ledger=rt.ledger, progress=update)
     out.print(f"crawl: {report.stored} stored, {report.duplicates} duplicates, {report.near_duplicates} "
               f"near-duplicates, {report.quarantined} quarantined, {report.skipped} skipped, {report.failed} failed "
@@ -207,7 +206,7 @@ def ingest(params_file: ParamsOption = None) -> None:
 
     rt = load_runtime(params_file)
     _setup_logging("WARNING")
-    with progress_bar() as update:
+    with progress_bar("ingest") as update:
         report = run_ingest(rt.store, rt.workspace, rt.params, ledger=rt.ledger, progress=update)
     out.print(f"ingest: {report.status}; {report.n_samples} samples ({report.n_new} new), "
               f"{len(report.problems)} quarantined; version {report.version_tag or '-'}")
@@ -237,7 +236,7 @@ def annotate(
     rt = load_runtime(params_file)
     _setup_logging("WARNING")
     try:
-        with progress_bar() as update:
+        with progress_bar("annotate") as update:
             report = run_annotate(rt.store, rt.workspace, rt.params, teacher=teacher_endpoint(rt.settings),
                                   reannotate=reannotate, predictions=predictions, ledger=rt.ledger, progress=update)
     except AnnotateError as exc:

@@ -55,11 +55,14 @@ class TinyModelConfig:
     merge_size: int = _f(2, "Spatial merge: merge_size x merge_size patches become one LM token.")
     temporal_patch_size: int = _f(2, "Frames per temporal patch (an image is repeated to fill it).")
     window_size: int = _f(56, "Window-attention size in pixels of the vision tower.")
-    vocab_size: int = _f(1024, "Target BPE vocabulary, special tokens included (1024-2048).")
+    vocab_size: int = _f(1024, "Most tokens, specials included (1024-2048); BPE stops earlier when "
+                               "the built-in corpus runs out of merges (~1.2k). The embedding is "
+                               "padded to a multiple of 64.")
     max_position_embeddings: int = _f(4096, "Longest sequence the rotary embedding is sized for.")
     min_pixels: int = _f(28 * 28 * 4, "Image processor: fewest pixels after resizing (56x56).")
     max_pixels: int = _f(112 * 112, "Image processor: most pixels after resizing (112x112 -> 16 tokens).")
-    seed: int = _f(0, "Seed of the random weights; the same seed builds the same model.")
+    seed: int = _f(0, "Seed of the random weights; the same seed builds the same model (the "
+                      "tokenizer is the same for every seed).")
 
     def __post_init__(self) -> None:
         if self.text_hidden_size % self.text_heads:
@@ -151,14 +154,17 @@ one two three four five six seven eight nine ten frame_id pixel pixels x y width
 _PUNCTUATION = list(".,:;!?'\"()[]{}<>/\\|-_+=*&%$#@^~`") + ["...", "--", "\n", "\n\n", "  "]
 
 
-def _corpus(seed: int) -> list[str]:
-    """A small deterministic corpus: words, taxonomy names, grammar, numbers, punctuation."""
+def _corpus() -> list[str]:
+    """A small fixed corpus: words, taxonomy names, grammar, numbers, punctuation.
+
+    It does not depend on the model seed, so tiny models of every seed share one vocabulary
+    (adapters, datasets of token ids and comparisons stay valid across seeds)."""
     import random
 
     taxonomy = load_taxonomy()
     names = list(taxonomy.l3_names)
     groups = sorted({p for path in taxonomy.l3_to_path.values() for p in path})
-    rng = random.Random(seed)
+    rng = random.Random(20261121)
     lines: list[str] = []
     lines += [" ".join(_WORDS[i:i + 12]) for i in range(0, len(_WORDS), 12)]
     lines += [" ".join(w.capitalize() for w in _WORDS[i:i + 12]) for i in range(0, len(_WORDS), 12)]
@@ -198,7 +204,7 @@ def _train_tokenizer(config: TinyModelConfig):
         special_tokens=[],
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(config.seed), trainer=trainer)
+    tok.train_from_iterator(_corpus(), trainer=trainer)
     # Special tokens right after the BPE vocabulary, in Qwen's order (<|endoftext|> first).
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIAL_TOKENS])
     fast = PreTrainedTokenizerFast(
@@ -209,7 +215,6 @@ def _train_tokenizer(config: TinyModelConfig):
         bos_token=None,
         clean_up_tokenization_spaces=False,
         model_max_length=config.max_position_embeddings,
-        padding_side="left",
     )
     fast.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS)})
     return fast

@@ -211,6 +211,11 @@ def _run_server(model_dir: str, *, host: str, port: int, served_name: str, devic
     from fastapi.responses import JSONResponse
     from transformers.cli.serve import Serve
 
+    # The hooks below are transformers internals (pinned in constraints.txt): fail loudly if an
+    # upgrade moves them rather than serve with different behaviour.
+    for module, name in ((server_module, "build_server"), (serving_utils, "get_response_template")):
+        if not callable(getattr(module, name, None)):
+            raise RuntimeError(f"{module.__name__}.{name} is gone: update vigil.serving.openai_server")
     created = int(time.time())
     upstream_build_server = server_module.build_server
 
