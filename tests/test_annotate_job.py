@@ -214,3 +214,27 @@ def test_teacher_url_annotates_through_an_openai_compatible_server(workspace, tm
     assert sum(a.usage.prompt_tokens for a in records) == 13 * PROMPT_TOKENS
     assert sum(a.usage.completion_tokens for a in records) == 13 * COMPLETION_TOKENS
     assert all(a.usage.cost_usd > 0 for a in records)
+
+
+def test_switching_annotator_makes_machine_annotations_stale_but_keeps_human_ones(workspace):
+    from vigil.core.annotation import Provenance
+    from vigil.io.annotations import write_annotation
+    from vigil.jobs.annotate import Versions, select_samples
+
+    root, store = workspace
+    annotate(store, root, params())
+    manifest = read_manifest_at(open_registry(root / "registry", store), "ds-0002")
+    existing = load_annotations(store)
+    # given one sample re-annotated by a person
+    human_id = manifest["sample_id"].iloc[0]
+    human = existing[human_id][-1].model_copy(update={"provenance": Provenance(
+        kind="human", annotator="ann@example.org", prompt_version=existing[human_id][-1].provenance.prompt_version,
+        taxonomy_version=1)})
+    write_annotation(store, human)
+    existing = load_annotations(store)
+    # when the pipeline switches to a teacher model
+    teacher = Versions("teacher-7b", "teacher", existing[human_id][0].provenance.prompt_version, 1, "1")
+    selected = select_samples(manifest, existing, teacher, reannotate=True)
+    # then every sample but the human-annotated one is stale
+    assert selected == {sid: "stale" for sid in manifest["sample_id"] if sid != human_id}
+    assert select_samples(manifest, existing, teacher, reannotate=False) == {}

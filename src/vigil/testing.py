@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from vigil.io.procs import NotReady, free_port, wait_http_ready
 
 
 @dataclass(frozen=True)
@@ -32,12 +30,6 @@ class S3Server:
     @property
     def url(self) -> str:
         return f"http://{self.endpoint}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def weed_binary() -> str:
@@ -79,18 +71,11 @@ def seaweedfs_s3(startup_timeout_s: float = 30.0) -> Iterator[S3Server]:
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
                             env={"TMPDIR": str(workdir), "PATH": "/usr/bin:/bin"})
     try:
-        deadline = time.monotonic() + startup_timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"weed mini exited with {proc.returncode}: {(workdir / 'weed.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(server.url, timeout=1.0).status_code in {200, 403}:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"weed mini not ready after {startup_timeout_s}s: {(workdir / 'weed.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+        try:
+            wait_http_ready(proc, server.url, timeout_s=startup_timeout_s, ready=lambda status: status in {200, 403},
+                            poll_s=0.2)
+        except NotReady as exc:
+            raise RuntimeError(f"weed mini {exc}: {(workdir / 'weed.log').read_text()[-2000:]}") from None
         yield server
     finally:
         proc.terminate()

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import httpx
 
 from vigil.core import grammar
+from vigil.io.pacing import RateLimiter  # noqa: F401 (re-exported: tests and callers use it from here)
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance, Usage
 from vigil.core.taxonomy import Taxonomy, load_taxonomy
 from vigil.crawl.fetch import parse_retry_after
@@ -113,29 +114,6 @@ class TeacherRequest:
     label: Literal["real", "fake"]
     duration_s: float | None
     frames_dir: Path | str
-
-
-class RateLimiter:
-    """Spaces request starts at least ``per_s / rate`` seconds apart (shared by all workers).
-
-    Even spacing rather than a burst bucket: a hosted API's per-minute limit is usually enforced
-    over shorter windows too, and a local vLLM does better with a steady trickle than a burst.
-    """
-
-    def __init__(self, rate: float, per_s: float = 60.0) -> None:
-        self.interval = per_s / rate if rate > 0 else 0.0
-        self._next_at = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if self.interval <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            at = max(now, self._next_at)
-            self._next_at = at + self.interval
-        if at > now:
-            await asyncio.sleep(at - now)
 
 
 # --------------------------------------------------------------------------------------- prompt

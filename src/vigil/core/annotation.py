@@ -83,11 +83,25 @@ def annotation_key(sample_id: str, annotation_id: str) -> str:
     return f"annotations/{sample_id[:2]}/{sample_id}/{annotation_id}.json"
 
 
-def is_current(provenance: Provenance, *, prompt_version: str, taxonomy_version: int,
+def is_current(provenance: Provenance, *, annotator: str, prompt_version: str, taxonomy_version: int,
                annotator_version: str) -> bool:
-    """True when an annotation was made under today's prompt, taxonomy and annotator versions."""
-    return (provenance.prompt_version, provenance.taxonomy_version, provenance.annotator_version) == (
-        prompt_version, taxonomy_version, annotator_version)
+    """True when an annotation was made under today's prompt and taxonomy by today's annotator.
+
+    Annotations are versioned by taxonomy version, prompt version and annotator: one from another
+    annotator (or another version of it) is stale once the pipeline has switched. A person's
+    annotation stays current across annotator switches: it overrides machine annotations.
+
+    >>> p = Provenance(kind="synthetic", annotator="zoo", prompt_version="v1", taxonomy_version=1)
+    >>> is_current(p, annotator="zoo", prompt_version="v1", taxonomy_version=1, annotator_version="1")
+    True
+    >>> is_current(p, annotator="teacher-7b", prompt_version="v1", taxonomy_version=1, annotator_version="1")
+    False
+    """
+    if (provenance.prompt_version, provenance.taxonomy_version) != (prompt_version, taxonomy_version):
+        return False
+    if provenance.kind == "human":
+        return True
+    return (provenance.annotator, provenance.annotator_version) == (annotator, annotator_version)
 
 
 ANNOTATION_TABLE_COLUMNS = (

@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.robotparser
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from vigil.crawl.netguard import BlockedAddress, check_url
+from vigil.io.pacing import RateLimiter
 from vigil.params import CrawlParams
 
 log = logging.getLogger(__name__)
@@ -133,27 +134,24 @@ def backoff_delay(attempt: int, params: CrawlParams, retry_after: float | None) 
     return min(params.max_backoff_s, base * (1.0 + 0.1 * random.random()))
 
 
-@dataclass
 class _DomainGate:
     """Per-domain politeness: at most ``concurrency`` requests in flight, and requests start at
     least ``interval`` seconds apart (the rate limit; robots.txt Crawl-delay can widen it)."""
 
-    concurrency: int
-    interval: float
-    semaphore: asyncio.Semaphore = field(init=False)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    next_at: float = 0.0
+    def __init__(self, concurrency: int, interval: float) -> None:
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.pacing = RateLimiter(1.0, per_s=interval)
 
-    def __post_init__(self) -> None:
-        self.semaphore = asyncio.Semaphore(self.concurrency)
+    @property
+    def interval(self) -> float:
+        return self.pacing.interval
+
+    @interval.setter
+    def interval(self, value: float) -> None:
+        self.pacing.interval = value
 
     async def wait_turn(self) -> None:
-        async with self.lock:
-            now = time.monotonic()
-            at = max(now, self.next_at)
-            self.next_at = at + self.interval
-        if at > now:
-            await asyncio.sleep(at - now)
+        await self.pacing.acquire()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ Annotation records are append-only in the store (``annotations/…``); the label
 carries, per sample, the chosen record: a current human one first, else the newest current one,
 else the newest accepted one. ``reannotate`` redoes exactly the samples that need it: those whose
 annotations are all stale (made under another prompt, taxonomy or annotator version), hard
-examples (a model's prediction disagrees with the label) and those a person flagged.
+examples (a model's prediction disagrees with the label) and those a person flagged. Switching
+the annotator (synthetic → a teacher) makes every machine annotation stale, so that
+``reannotate`` hands the whole version to the new annotator; human annotations stay.
 """
 
 from __future__ import annotations
@@ -103,9 +105,8 @@ def current_versions(source: str, params: AnnotateParams, teacher: TeacherEndpoi
 
 
 def _current(a: Annotation, v: Versions) -> bool:
-    return is_current(a.provenance, prompt_version=v.prompt_version, taxonomy_version=v.taxonomy_version,
-                      annotator_version=a.provenance.annotator_version if a.provenance.kind == "human"
-                      else v.annotator_version)
+    return is_current(a.provenance, annotator=v.annotator, prompt_version=v.prompt_version,
+                      taxonomy_version=v.taxonomy_version, annotator_version=v.annotator_version)
 
 
 def choose_annotation(records: Iterable[Annotation], versions: Versions) -> Annotation | None:
@@ -231,7 +232,7 @@ def annotate(
     progress: ProgressCallback | None = None,
 ) -> AnnotateReport:
     """Annotate what needs it, validate the annotation table, publish a labelled version."""
-    from vigil.io.registry import file_at, files_at, latest_version, open_registry, publish_version, read_manifest_at
+    from vigil.io.registry import files_at, latest_version, open_registry, publish_version, read_manifest_at
     from vigil.io.validation import validate_annotations
 
     workspace = Path(workspace).absolute()

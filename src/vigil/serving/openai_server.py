@@ -34,7 +34,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from vigil.io.procs import NotReady, free_port, wait_http_ready
 
 __all__ = ["ServerInfo", "ServerStartError", "serve_openai", "validate_chat_request"]
 
@@ -247,12 +246,6 @@ def _run_server(model_dir: str, *, host: str, port: int, served_name: str, devic
 # The parent side
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     """SIGTERM the server's process group, then SIGKILL what is left; reap the child."""
     if process.poll() is None:
@@ -280,19 +273,10 @@ def _tail(path: Path, n: int = 4000) -> str:
 
 
 def _wait_ready(process: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2.0, trust_env=False) as client:
-        while True:
-            if process.poll() is not None:
-                raise ServerStartError(f"server exited with {process.returncode}:\n{_tail(log)}")
-            try:
-                if client.get(f"{url}/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise ServerStartError(f"server not ready after {timeout_s:.0f} s:\n{_tail(log)}")
-            time.sleep(0.1)
+    try:
+        wait_http_ready(process, f"{url}/health", timeout_s=timeout_s)
+    except NotReady as exc:
+        raise ServerStartError(f"server {exc}:\n{_tail(log)}") from None
 
 
 @contextmanager
@@ -334,7 +318,7 @@ def serve_openai(
     process: subprocess.Popen | None = None
     try:
         for attempt in range(3 if port is None else 1):
-            chosen = port or _free_port(host)
+            chosen = port or free_port(host)
             log = workdir / f"server-{attempt}.log"
             started = time.monotonic()
             with open(log, "wb") as log_file:
