@@ -20,7 +20,7 @@ from vigil.settings import ConfigError
 
 app = typer.Typer(
     help="Vigil keeps an explainable detector of AI-generated video current: crawl, ingest, "
-         "validate and version data (more stages arrive with each release).",
+         "validate, version and annotate data (more stages arrive with each release).",
     no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
@@ -84,10 +84,11 @@ def _setup_logging(level: str) -> None:
 @app.command()
 @friendly_errors
 def run(params_file: ParamsOption = None) -> None:
-    """The main job: crawl, ingest, validate and publish a dataset version.
+    """The main job: crawl, ingest, validate, version, then annotate into a labelled version.
 
-    Runs the data-plane Prefect flow (crawl then ingest) on the configured sources, by default the
-    built-in zoo gallery, then prints where to look: version tag, registry, store, Data Docs, ledger.
+    Runs the data-plane Prefect flow (crawl → ingest → annotate) on the configured sources, by
+    default the built-in zoo gallery, then prints where to look: version tags, registry, store,
+    Data Docs, annotator quality, ledger.
     """
     from vigil.jobs.runtime import configure_prefect, load_runtime
 
