@@ -72,9 +72,14 @@ def test_synthetic_annotation_publishes_a_labelled_version_with_quality(workspac
     assert quality["label_accuracy"] == 1.0 and quality["type_accuracy"] == 1.0
     assert quality["temporal_iou"] > 0.9 and quality["box_iou"] > 0.9 and quality["artifact_recall"] == 1.0
     assert Path(report.quality_report).read_text().startswith("<!doctype html>")
-    # and a second run changes nothing
+    # and a second run changes nothing, nor does re-ingesting with nothing new crawled
     again = annotate(store, root, params())
     assert again.status == "unchanged" and again.selected == {}
+    from vigil.jobs.ingest import ingest
+
+    reingested = ingest(store, root, params())
+    assert reingested.status == "unchanged" and reingested.version_tag == "ds-0001"
+    assert [v.tag for v in list_versions(registry)] == ["ds-0001", "ds-0002"]
     assert [e.action for e in read_events(store)][-1] == "annotation.publish"
 
 

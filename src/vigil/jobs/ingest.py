@@ -252,11 +252,12 @@ def ingest(
     registry = open_registry(workspace / "registry", store)
     params_hash = sha256_json(params.model_dump(mode="json"))
     content_id = sha256_json({"samples": sorted(df["sample_id"]), "params": params_hash})
-    versions = list_versions(registry)
-    if versions and versions[-1].metadata.get("content_id") == content_id:
-        latest = versions[-1]
-        return IngestReport(**base, published=False, status="unchanged", version_tag=latest.tag,
-                            manifest_uri=latest.metadata.get("manifest_uri"))
+    # Labelled versions (kind "labelled") sit on top of a dataset version; compare with the
+    # newest version ingest itself made, so that a re-run with nothing new changes nothing.
+    datasets = [v for v in list_versions(registry) if v.metadata.get("kind", "dataset") == "dataset"]
+    if datasets and datasets[-1].metadata.get("content_id") == content_id:
+        return IngestReport(**base, published=False, status="unchanged", version_tag=datasets[-1].tag,
+                            manifest_uri=datasets[-1].metadata.get("manifest_uri"))
 
     batch_dir = workspace / "ingest" / "batches" / content_id[:16]
     manifest_path, frames_root = stage_batch(df, samples_dir, batch_dir)
@@ -287,7 +288,7 @@ def ingest(
     version = publish_version(
         registry, manifest_path, frames_root, move=True,  # the staged batch is hard links: hand it over
         message=f"dataset: {len(df)} samples ({n_new} new)",
-        metadata={"content_id": content_id, "params_sha256": params_hash, "counts": _counts(df),
+        metadata={"kind": "dataset", "content_id": content_id, "params_sha256": params_hash, "counts": _counts(df),
                   "validation_report": store.uri(report_key), "manifest_uri": store.uri("dvc/")},
     )
     ledger.append(
