@@ -17,7 +17,11 @@ def _render(args):
     out = []
     for i in idx:
         it = items[i]
-        clip = render_clip(it)
+        try:
+            clip = render_clip(it)
+        except ValueError as e:  # zoo bug on short clips (e.g. "no span for a physics violation")
+            out.append((i, None, None, f"ERROR {e}"))
+            continue
         f = clip.frames
         m = np.zeros(f.shape[:3], dtype=bool)
         for a in clip.artifacts:
@@ -48,6 +52,13 @@ def main():
         for r in ex.map(_render, [(kw, c) for c in chunks]):
             res.extend(r)
     res.sort(key=lambda r: r[0])
+    bad_pairs = {items[r[0]].pair_id for r in res if r[1] is None}
+    for r in res:
+        if r[1] is None:
+            print("dropping pair:", items[r[0]].pair_generator, r[3])
+    keep = [k for k, r in enumerate(res) if items[r[0]].pair_id not in bad_pairs]
+    res = [res[k] for k in keep]
+    items = [items[k] for k in keep]
     frames = np.stack([r[1] for r in res])
     masks = np.stack([r[2] for r in res])
     pair_ids = [it.pair_id for it in items]
