@@ -22,12 +22,22 @@ def annotate_cache_key(context: TaskRunContext, arguments: dict) -> str:
     rt = load_runtime(arguments.get("params_file"), check_store=False)
     teacher = teacher_endpoint(rt.settings)
     return sha256_json({
-        "registry_tags": sorted(p.name for p in (rt.workspace / "registry" / ".git" / "refs" / "tags").glob("*")),
+        "registry_tags": _registry_tags(rt.workspace / "registry"),
         "annotations": list(rt.store.list_keys("annotations/")), "flags": list(rt.store.list_keys("annotation-flags/")),
         "params": rt.params.model_dump(mode="json"), "code": code_revision(),
         "teacher": [teacher.url, teacher.model] if teacher else None, "store": rt.store.describe(),
         "reannotate": arguments.get("reannotate"), "predictions": arguments.get("predictions"),
     })
+
+
+def _registry_tags(repo) -> list[str]:
+    """Tags of the data registry as git reports them (loose files miss packed refs)."""
+    import subprocess
+
+    if not (repo / ".git").exists():
+        return []
+    listing = subprocess.run(["git", "tag", "--list"], cwd=repo, capture_output=True, text=True, check=True)
+    return sorted(listing.stdout.split())
 
 
 @task(name="annotate-version", retries=1, retry_delay_seconds=30, timeout_seconds=6 * 3600,

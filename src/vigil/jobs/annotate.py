@@ -176,13 +176,13 @@ def _ground_truth(store: ObjectStore) -> tuple[dict[str, tuple[ArtifactTruth, ..
 
 
 def _produce(selected: Mapping[str, str], manifest: pd.DataFrame, source: str, versions: Versions,
-             params: AnnotateParams, teacher: TeacherEndpoint | None, workspace: Path, store: ObjectStore,
+             params: AnnotateParams, teacher: TeacherEndpoint | None, workspace: Path,
+             truth: Mapping[str, tuple[ArtifactTruth, ...]], masks: Mapping[str, str | None],
              flags: Mapping[str, dict], progress: ProgressCallback | None) -> list[Annotation]:
     rows = manifest.set_index("sample_id").loc[list(selected)]
     if source == "synthetic":
         from vigil.annotate.synthetic import synthetic_annotation
 
-        truth, masks = _ground_truth(store)
         out = []
         for done, (sample_id, row) in enumerate(rows.iterrows(), start=1):
             mask_uri = masks.get(sample_id)
@@ -250,7 +250,9 @@ def annotate(
     flags = open_flags(store, existing)
     hard = hard_examples(predictions, manifest) if predictions else set()
     selected = select_samples(manifest, existing, versions, reannotate=reannotate, hard=hard, flagged=flags)
-    produced = _produce(selected, manifest, source, versions, cfg, teacher, workspace, store, flags, progress) if selected else []
+    truth, masks = _ground_truth(store)
+    produced = (_produce(selected, manifest, source, versions, cfg, teacher, workspace, truth, masks, flags, progress)
+                if selected else [])
     for annotation in produced:
         write_annotation(store, annotation)
         existing.setdefault(annotation.sample_id, []).append(annotation)
@@ -278,7 +280,6 @@ def annotate(
     batch = content_id[:16]
     docs_dir = workspace / "reports" / "annotation-docs" / batch
     validation = validate_annotations(table, cfg, docs_dir)
-    truth, _ = _ground_truth(store)
     quality = score_annotator({s: a for s, a in chosen.items() if a is not None}, labels, truth, versions.annotator)
     reports_dir = workspace / "reports" / "annotator-quality"
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -292,8 +293,8 @@ def annotate(
     stage.mkdir(parents=True, exist_ok=True)
     table_path = stage / "annotations.parquet"
     table.to_parquet(table_path, index=False)
-    common = dict(base=dict(base, quality=quality.to_dict(), quality_report=str(quality_page),
-                            docs_index=str(validation.docs_index), validation_summary=validation.summary()))
+    base.update(quality=quality.to_dict(), quality_report=str(quality_page),
+                docs_index=str(validation.docs_index), validation_summary=validation.summary())
     inputs = {"dataset": latest.tag, "manifest_md5": latest.manifest_md5,
               "annotations": sha256_json(sorted(c.annotation_id for c in chosen.values() if c))}
 
@@ -306,7 +307,7 @@ def annotate(
         ledger.append("annotation.reject", inputs=inputs, outputs={"quarantine": store.uri(qkey)},
                       params={"annotate": cfg.model_dump(mode="json"), "source": source})
         shutil.rmtree(stage, ignore_errors=True)
-        return AnnotateReport(status="rejected", failed_expectations=tuple(validation.failed_names()), **common["base"])
+        return AnnotateReport(status="rejected", failed_expectations=tuple(validation.failed_names()), **base)
 
     manifest_path, frames_root = stage_batch(manifest, workspace / "ingest" / "samples", stage / "version")
     version = publish_version(
@@ -325,4 +326,4 @@ def annotate(
                   params={"annotate": cfg.model_dump(mode="json"), "source": source,
                           "annotator": versions.annotator, "selected": base["selected"]})
     shutil.rmtree(stage, ignore_errors=True)
-    return AnnotateReport(status="published", version_tag=version.tag, **{**common["base"]})
+    return AnnotateReport(status="published", version_tag=version.tag, **base)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vigil.core.annotation import Annotation
+from vigil.core.hashing import sha256_file
 from vigil.core.taxonomy import load_taxonomy
 from vigil.io.annotations import write_annotation
 from vigil.io.ledger import Ledger
@@ -65,13 +66,7 @@ def import_export(store: ObjectStore, export_path: str | Path, params: Params, *
                                 taxonomy_version=load_taxonomy().version)
     keys = [write_annotation(store, a) for a in result.annotations]
     (ledger or Ledger(store)).append(
-        "annotation.import", inputs={"export": str(export_path), "export_sha256": _sha(export_path)},
+        "annotation.import", inputs={"export": str(export_path), "export_sha256": sha256_file(export_path)},
         outputs={"annotations": [k.rsplit("/", 1)[1].removesuffix(".json") for k in keys]},
         params={"annotators": sorted({a.provenance.annotator for a in result.annotations})})
     return len(keys), [str(p) for p in result.problems]
-
-
-def _sha(path: str | Path) -> str:
-    from vigil.core.hashing import sha256_file
-
-    return sha256_file(path)
