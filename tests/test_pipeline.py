@@ -85,7 +85,7 @@ def test_cli_main_job_then_audit_and_data_commands(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "PREFECT_"))}
     env.update(VIGIL_WORKSPACE=str(tmp_path / "ws"), VIGIL_PARAMS_FILE=str(small_params(tmp_path)))
     # when the main job runs
-    run = _cli("run", cwd=tmp_path, env=env)
+    run = _cli("run", "--no-train", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     # then it says where to look
     assert "ds-0001" in run.stdout and "registry" in run.stdout and "verified" in run.stdout
@@ -120,9 +120,9 @@ def test_cli_config_errors_are_clear(tmp_path):
 def test_cli_help_explains_every_command():
     result = _cli("--help", cwd=REPO)
     assert result.returncode == 0
-    for command in ["run", "crawl", "ingest", "zoo", "data", "audit", "config", "store", "flows"]:
+    for command in ["run", "crawl", "ingest", "zoo", "data", "audit", "config", "store", "flows", "train"]:
         assert command in result.stdout
-    for sub in [("data", "diff"), ("audit", "verify"), ("zoo", "serve")]:
+    for sub in [("data", "diff"), ("audit", "verify"), ("zoo", "serve"), ("train", "stage")]:
         helped = _cli(*sub, "--help", cwd=REPO)
         assert helped.returncode == 0 and "Usage" in helped.stdout
 

@@ -31,8 +31,10 @@ store_app = typer.Typer(help="The object store.", no_args_is_help=True)
 flows_app = typer.Typer(help="Prefect deployments for production.", no_args_is_help=True)
 labels_app = typer.Typer(help="Annotation records: flag for re-annotation, Label Studio export/import.",
                          no_args_is_help=True)
+train_app = typer.Typer(help="Train SFT then GRPO (dvc.yaml stages) and register a candidate model version.",
+                        invoke_without_command=True)
 for sub, name in [(config_app, "config"), (zoo_app, "zoo"), (data_app, "data"), (audit_app, "audit"),
-                  (store_app, "store"), (flows_app, "flows"), (labels_app, "labels")]:
+                  (store_app, "store"), (flows_app, "flows"), (labels_app, "labels"), (train_app, "train")]:
     app.add_typer(sub, name=name)
 
 console = Console(stderr=True)
@@ -43,7 +45,9 @@ ParamsOption = Annotated[Optional[Path], typer.Option("--params", "-p", help="pa
 
 def friendly_errors(fn: Callable) -> Callable:
     """Configuration and store errors end the command with their message, not a traceback."""
+    from vigil.io.registry import RegistryError
     from vigil.io.store import StoreError
+    from vigil.jobs.train import TrainError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -55,6 +59,9 @@ def friendly_errors(fn: Callable) -> Callable:
         except StoreError as exc:
             console.print(f"[red]store error[/red]: {exc}")
             raise typer.Exit(3) from None
+        except (TrainError, RegistryError) as exc:
+            console.print(f"[red]error[/red]: {exc}")
+            raise typer.Exit(4) from None
 
     return wrapper
 
@@ -83,12 +90,15 @@ def _setup_logging(level: str) -> None:
 # ---------------------------------------------------------------------------------------------- run
 @app.command()
 @friendly_errors
-def run(params_file: ParamsOption = None) -> None:
-    """The main job: crawl, ingest, validate, version, then annotate into a labelled version.
+def run(params_file: ParamsOption = None,
+        train: Annotated[bool, typer.Option(help="Train and register a candidate after the data plane.")] = True
+        ) -> None:
+    """The main job: crawl, ingest, validate, version, annotate, then train a candidate model.
 
     Runs the data-plane Prefect flow (crawl → ingest → annotate) on the configured sources, by
-    default the built-in zoo gallery, then prints where to look: version tags, registry, store,
-    Data Docs, annotator quality, ledger.
+    default the built-in zoo gallery, then the train flow (`dvc repro`: prepare → pretrain → SFT →
+    GRPO → held-out check) on the new labelled version, and registers the candidate. Prints where
+    to look: version tags, registry, store, Data Docs, annotator quality, ledger, the candidate.
     """
     from vigil.jobs.runtime import configure_prefect, load_runtime
 
@@ -98,8 +108,13 @@ def run(params_file: ParamsOption = None) -> None:
     from flows.data_plane import data_plane_flow
 
     result = data_plane_flow(str(params_file) if params_file else None)
+    rejected = result["ingest"]["status"] == "rejected" or (result.get("annotate") or {}).get("status") == "rejected"
+    if train and not rejected:
+        from flows.train import train_flow
+
+        result["train"] = train_flow(str(params_file) if params_file else None)
     _print_summary(rt, result)
-    if result["ingest"]["status"] == "rejected" or (result.get("annotate") or {}).get("status") == "rejected":
+    if rejected:
         raise typer.Exit(1)
 
 
@@ -130,6 +145,9 @@ def _print_summary(rt, result: dict) -> None:
         table.add_row("labelled version", f"{ann['version_tag'] or '-'} ({ann['status']})")
         if ann.get("quality_report"):
             table.add_row("annotator quality", str(ann["quality_report"]))
+    train = result.get("train")
+    if train:
+        _print_candidate(train)
     out.print(table)
     if ing["status"] == "rejected":
         out.print(f"[red]validation failed[/red]: {', '.join(ing['failed_expectations'])}")
@@ -381,6 +399,64 @@ def store_check() -> None:
 
     rt = load_runtime(check_store=True)
     out.print(f"store OK: {rt.store.describe()}")
+
+
+# ---------------------------------------------------------------------------------------- train
+def _print_candidate(version: dict) -> None:
+    heldout = version["metrics"].get("heldout", {})
+    table = Table(title=f"Candidate model {version['version_id']}", show_header=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_row("dataset", f"{version['dataset']['tag']} ({version['dataset']['n_samples']} samples)")
+    table.add_row("weights", version["weights_uri"])
+    for stage in ("pretrain", "sft", "grpo"):
+        m = version["metrics"].get(stage, {})
+        if m:
+            table.add_row(stage, ", ".join(f"{k} {m[k]}" for k in ("steps", "train_s", "reward_mean", "kl",
+                                                                     "holdout_auc") if k in m) or "skipped")
+    for name in ("sft", "grpo"):
+        if name in heldout:
+            h = heldout[name]
+            table.add_row(f"held-out ({name})", f"paired balanced accuracy {h['paired_balanced_accuracy']}, "
+                                                f"format compliance {h['format_compliance']}, {h['clips']} clips")
+    out.print(table)
+
+
+@train_app.callback()
+@friendly_errors
+def train(ctx: typer.Context, params_file: ParamsOption = None,
+          force: Annotated[bool, typer.Option(help="Re-run every stage even when DVC finds it up to date.")] = False
+          ) -> None:
+    """Run the training stages (`dvc repro`: prepare, pretrain, sft, grpo, heldout) for train.dataset
+    in params.yaml, then register the result as a candidate model version (store + ledger).
+
+    Killed mid-run, the same command resumes each stage from its last checkpoint.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from vigil.jobs.runtime import configure_prefect, load_runtime
+
+    rt = load_runtime(params_file)
+    configure_prefect(rt.settings)
+    _setup_logging(rt.settings.log_level)
+    from flows.train import train_flow
+
+    _print_candidate(train_flow(str(params_file) if params_file else None, force=force))
+
+
+@train_app.command("stage")
+@friendly_errors
+def train_stage(stage: Annotated[str, typer.Argument(help="prepare, pretrain, sft, grpo or heldout")],
+                params_file: ParamsOption = None,
+                progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True) -> None:
+    """One stage of dvc.yaml (what `dvc repro` calls); writes build/<stage> and metrics/<stage>.json."""
+    from vigil.jobs.runtime import load_runtime
+    from vigil.jobs.train import run_stage
+
+    rt = load_runtime(params_file)
+    _setup_logging(rt.settings.log_level)
+    result = run_stage(rt, stage, progress=progress)
+    out.print(json.dumps(result, indent=2, default=str))
 
 
 # ---------------------------------------------------------------------------------------- flows

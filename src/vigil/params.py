@@ -122,12 +122,156 @@ class AnnotateParams(_Strict):
     min_label_agreement: float = Field(0.95, ge=0, le=1, description="Share of annotations whose label agrees with the dataset's.")
 
 
+class TinySizes(_Strict):
+    """Sizes of the locally built tiny model (see vigil.models.tiny.TinyModelConfig for each field)."""
+
+    text_hidden_size: int = Field(256, ge=64, description="Hidden size of the language model.")
+    text_layers: int = Field(4, ge=1, description="Decoder layers of the language model.")
+    text_heads: int = Field(4, ge=1, description="Attention heads of the language model.")
+    text_kv_heads: int = Field(2, ge=1, description="Key/value heads (grouped-query attention).")
+    text_intermediate_size: int = Field(512, ge=16, description="MLP width of the language model.")
+    vision_depth: int = Field(4, ge=1, description="Transformer blocks of the vision tower.")
+    vision_hidden_size: int = Field(128, ge=16, description="Hidden size of the vision tower.")
+    vision_heads: int = Field(2, ge=1, description="Attention heads of the vision tower.")
+    vision_intermediate_size: int = Field(256, ge=16, description="MLP width of the vision tower.")
+    seed: int = Field(0, description="Seed of the random weights.")
+
+
+class LoraParams(_Strict):
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA scaling numerator (alpha / r scales the update).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: tuple[str, ...] = Field(
+        ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+        description="Language-model module names to adapt. vLLM applies Qwen2.5-VL LoRA to the language model "
+                    "only, so vision modules are not listed.")
+
+
+class ModelProfile(_Strict):
+    base: str | None = Field(None, description="Hugging Face id or local folder of the base model; null = build the "
+                                                "tiny model locally from `tiny` (no download).")
+    tiny: TinySizes = Field(TinySizes(), description="Sizes of the locally built model (only when base is null).")
+    finetune: Literal["full", "lora"] = Field("full", description="Full fine-tuning or LoRA adapters on the language model.")
+    lora: LoraParams = LoraParams()
+    freeze_vision: bool = Field(True, description="Keep the vision tower frozen in SFT and GRPO (Skyra's SFT does).")
+    max_frames: int = Field(8, ge=2, le=64, description="Most frames per clip given to the model (evenly spaced).")
+    max_pixels: int = Field(56 * 56, ge=28 * 28, description="Most pixels per frame after resizing (multiples of 28 per side).")
+    min_pixels: int = Field(56 * 56, ge=28 * 28, description="Fewest pixels per frame after resizing.")
+    frame_pairs: bool = Field(True, description="Each image is two consecutive frames (t, t+1), so the vision tower "
+                                                "sees every change between frames (vigil.models.frame_pairs); false = "
+                                                "one frame per image, Skyra's layout.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training and inference dtype.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory (large models).")
+    vision_pretrain: bool = Field(True, description="Run the pretrain stage (vision tower on the zoo's artifact masks) "
+                                                    "before SFT. For randomly initialised towers; a pretrained tower skips it.")
+
+    @model_validator(mode="after")
+    def _pixels(self):
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
+        return self
+
+
+class ModelParams(_Strict):
+    profile: str = Field("tiny", description="Which entry of `profiles` trains.")
+    profiles: dict[str, ModelProfile] = Field({"tiny": ModelProfile()}, description="Named model profiles.")
+
+    @model_validator(mode="after")
+    def _known_profile(self):
+        if self.profile not in self.profiles:
+            raise ValueError(f"profile {self.profile!r} is not one of the profiles: {', '.join(self.profiles)}")
+        return self
+
+    @property
+    def active(self) -> ModelProfile:
+        return self.profiles[self.profile]
+
+
+class PretrainParams(_Strict):
+    zoo_seeds: tuple[int, ...] = Field((101, 102), description="Zoo seeds rendered for the stage (never the gallery's "
+                                                               "or the held-out seed).")
+    pairs_per_generator: tuple[int, ...] = Field((400, 600), description="Real/fake pairs per generator, one per seed.")
+    render_workers: int = Field(2, ge=1, description="Processes rendering clips (a one-off, cached by its params).")
+    max_steps: int = Field(2600, ge=1, description="Optimizer steps (the stage's length; about 0.22 s each on 2 cores).")
+    batch_pairs: int = Field(8, ge=1, description="Real/fake pairs per batch (both members of a pair in one batch).")
+    lr: float = Field(3e-4, gt=0, description="AdamW learning rate (1e-3 learned less in the research runs).")
+    grad_clip: float = Field(1.0, gt=0, description="Gradient-norm clip.")
+    pos_weight: float = Field(3.0, gt=0, description="Weight of artifact tokens in the token loss (they are rare).")
+    token_threshold: float = Field(0.02, ge=0, lt=1, description="A token is an artifact token when more than this "
+                                                                 "share of its pixels is in a mask.")
+    flip: bool = Field(True, description="Random horizontal flips.")
+    temporal_difference_init: bool = Field(True, description="Initialise the patch embedding with temporal-difference "
+                                                             "filters (a designed start, no download).")
+    checkpoint_every: int = Field(200, ge=1, description="Steps between checkpoints (resume point).")
+    log_every: int = Field(50, ge=1, description="Steps between metric rows.")
+
+
+class SftParams(_Strict):
+    max_steps: int = Field(150, ge=1, description="Optimizer steps.")
+    batch_size: int = Field(16, ge=1, description="Clips per step.")
+    lr: float = Field(1e-3, gt=0, description="Learning rate (AdamW).")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps with a linear warm-up.")
+    checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints (resume point).")
+    log_every: int = Field(10, ge=1, description="Steps between metric rows.")
+
+
+class GrpoParams(_Strict):
+    max_steps: int = Field(16, ge=1, description="Optimizer steps.")
+    batch_size: int = Field(8, ge=1, description="Completions per step (prompts x num_generations).")
+    num_generations: int = Field(4, ge=2, description="Completions sampled per prompt (the group).")
+    max_completion_length: int = Field(96, ge=8, description="Longest sampled completion, tokens.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the group's completions.")
+    lr: float = Field(5e-6, gt=0, description="Learning rate (small: GRPO refines the SFT model).")
+    beta: float = Field(0.04, ge=0, description="KL penalty toward the SFT model (0 = none, no reference model).")
+    rewards: dict[str, float] = Field({"skyra": 1.0, "grounding": 0.5},
+                                      description="Reward functions (vigil.train.rewards) and their weights.")
+    checkpoint_every: int = Field(8, ge=1, description="Steps between checkpoints (resume point).")
+    log_every: int = Field(2, ge=1, description="Steps between metric rows.")
+
+
+class HeldoutParams(_Strict):
+    zoo_seed: int = Field(303, description="Zoo seed of the held-out clips (used by no training stage).")
+    pairs_per_generator: int = Field(40, ge=1, description="Held-out real/fake pairs per generator.")
+    batch_size: int = Field(32, ge=1, description="Clips per generation batch.")
+    max_new_tokens: int = Field(160, ge=8, description="Longest generated answer, tokens.")
+
+
+class TrainParams(_Strict):
+    dataset: str = Field("latest", description="Labelled dataset version to train on (ds-NNNN), or 'latest'.")
+    seed: int = Field(0, description="Seed of every stage (data order, initialisation, sampling).")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch; null = torch's default.")
+    pretrain: PretrainParams = PretrainParams()
+    sft: SftParams = SftParams()
+    grpo: GrpoParams = GrpoParams()
+    heldout: HeldoutParams = HeldoutParams()
+
+    @model_validator(mode="after")
+    def _seeds(self):
+        if len(self.pretrain.zoo_seeds) != len(self.pretrain.pairs_per_generator):
+            raise ValueError("pretrain.zoo_seeds and pretrain.pairs_per_generator need one entry each per seed")
+        if self.heldout.zoo_seed in self.pretrain.zoo_seeds:
+            raise ValueError(f"heldout.zoo_seed {self.heldout.zoo_seed} is also a pretrain seed: it would not be held out")
+        if self.grpo.batch_size % self.grpo.num_generations:
+            raise ValueError(f"grpo.batch_size ({self.grpo.batch_size}) must be a multiple of "
+                             f"grpo.num_generations ({self.grpo.num_generations})")
+        return self
+
+
 class Params(_Strict):
     zoo: ZooParams = ZooParams()
     crawl: CrawlParams = CrawlParams()
     ingest: IngestParams = IngestParams()
     validation: ValidationParams = ValidationParams()
     annotate: AnnotateParams = AnnotateParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+
+    @model_validator(mode="after")
+    def _heldout_is_held_out(self):
+        if self.train.heldout.zoo_seed == self.zoo.seed:
+            raise ValueError(f"train.heldout.zoo_seed {self.zoo.seed} is the gallery's zoo.seed: the held-out clips "
+                             "would be training clips")
+        return self
 
 
 def parse_params(doc: object, source: str = "params.yaml") -> Params:

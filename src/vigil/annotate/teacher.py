@@ -35,6 +35,7 @@ from vigil.io.pacing import RateLimiter  # noqa: F401 (re-exported: tests and ca
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance, Usage
 from vigil.core.taxonomy import Taxonomy, load_taxonomy
 from vigil.crawl.fetch import parse_retry_after
+from vigil.models.inputs import read_frames, subsample  # noqa: F401 (one frame-folder reader)
 
 log = logging.getLogger(__name__)
 
@@ -117,34 +118,6 @@ class TeacherRequest:
 
 
 # --------------------------------------------------------------------------------------- prompt
-
-def read_frames(frames_dir: Path | str) -> list[tuple[float, Path]]:
-    """(timestamp, path) of every frame in a Skyra-layout folder (``1.png … N.png`` +
-    ``timestamps.txt``), in order. Raises ValueError when the folder does not follow the layout."""
-    folder = Path(frames_dir)
-    ts_file = folder / "timestamps.txt"
-    if not ts_file.is_file():
-        raise ValueError(f"{folder}: no timestamps.txt")
-    stamps = [float(line) for line in ts_file.read_text().split() if line.strip()]
-    frames: list[tuple[float, Path]] = []
-    for i, t in enumerate(stamps, start=1):
-        png = folder / f"{i}.png"
-        if not png.is_file():
-            raise ValueError(f"{folder}: timestamps.txt lists {len(stamps)} frames but {png.name} is missing")
-        frames.append((t, png))
-    if not frames:
-        raise ValueError(f"{folder}: no frames")
-    return frames
-
-
-def subsample(n: int, k: int) -> list[int]:
-    """``k`` indices spread evenly over ``range(n)``, first and last included (all if n <= k)."""
-    if n <= k:
-        return list(range(n))
-    if k == 1:
-        return [n // 2]
-    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
-
 
 def instruction(label: str) -> str:
     """Ivy-Fake's label-conditioned distillation prompt, extended with Skyra's grounding."""

@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -393,7 +393,7 @@ def _cached_object(registry: DataRegistry, md5: str) -> Path:
                 stub.unlink(missing_ok=True)
             if not path.is_file():
                 raise RegistryError(f"object {md5} is neither in the cache {cache} nor in remote {registry.remote_url}")
-    if md5_file(path) != md5:
+    if md5_file(path) != md5.removesuffix(".dir"):
         raise RegistryError(f"cache object {path} is corrupt: md5 differs from {md5}")
     return path
 
@@ -432,6 +432,28 @@ def read_manifest_at(registry: DataRegistry, tag: str) -> pd.DataFrame:
     if tag not in _tags(registry.path):
         raise RegistryError(f"no dataset version {tag!r} in {registry.path}")
     return read_manifest(_cached_object(registry, manifest_md5_at(registry, tag)))
+
+
+
+def materialize_frames(registry: DataRegistry, tag: str, frames_dirs: Iterable[str], dest: str | Path) -> Path:
+    """Copy the frame folders ``frames_dirs`` (manifest ``frames_dir`` values) of version ``tag``
+    to ``dest/<frames_dir>/``, from the DVC cache or, failing that, the remote; md5-checked."""
+    if tag not in _tags(registry.path):
+        raise RegistryError(f"no dataset version {tag!r} in {registry.path}")
+    where = f"{tag}:{FRAMES_PATH}.dvc"
+    listing = json.loads(_cached_object(registry, _dvc_md5(_git(registry.path, "show", where).stdout, where))
+                         .read_text())
+    wanted = set(frames_dirs)
+    entries = [e for e in listing if e["relpath"].split("/", 1)[0] in wanted]
+    missing = wanted - {e["relpath"].split("/", 1)[0] for e in entries}
+    if missing:
+        raise RegistryError(f"version {tag} has no frames for {len(missing)} samples, e.g. {sorted(missing)[:3]}")
+    dest = Path(dest)
+    for entry in entries:
+        target = dest / entry["relpath"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_cached_object(registry, entry["md5"]), target)
+    return dest
 
 
 _FACETS = ("generator", "label", "split")

@@ -120,14 +120,21 @@ def visible_runs(scene: Scene, obj: SceneObject, min_fraction: float = 0.6
     return runs
 
 
+# First frame an object artifact may start at (a vanishing object must be seen first; a physics
+# violation needs two frames of normal motion). Eligibility and the injectors share it, so that an
+# object judged eligible always has a span (short clips used to raise here).
+_EARLIEST_START = {PHYSICAL_LAW: 2, OBJECT_DISAPPEARANCE: 1}
+
+
 def eligible_targets(artifact_type: str, scene: Scene, taken: Sequence[int] = ()
                      ) -> list[SceneObject]:
     """Objects an object-level artifact can act on (long enough on screen, right physics)."""
     out = []
+    earliest = _EARLIEST_START.get(artifact_type, 0)
     for obj in scene.objects:
         if obj.object_id in taken:
             continue
-        if not any(e - s >= MIN_SPAN_FRAMES + 1 for s, e in visible_runs(scene, obj)):
+        if not any(e - max(s, earliest) >= MIN_SPAN_FRAMES + 1 for s, e in visible_runs(scene, obj)):
             continue
         if artifact_type == PHYSICAL_LAW and not (
             scene.gravity > 0 and scene.floor_y is not None and obj.motion in ("bounce", "slide")
@@ -189,7 +196,7 @@ def _replace_object(scene: Scene, new: SceneObject) -> Scene:
 
 def _disappearance(scene: Scene, rng: np.random.Generator, strength: float,
                    obj: SceneObject) -> _SceneEdit:
-    s, e = _object_span(rng, scene, obj, strength, min_start=1)
+    s, e = _object_span(rng, scene, obj, strength, min_start=_EARLIEST_START[OBJECT_DISAPPEARANCE])
     variant = "blink" if e < scene.n_frames and rng.random() < 0.6 else "gone"
     if variant == "gone":
         e = scene.n_frames
@@ -213,7 +220,8 @@ def _shape_distortion(scene: Scene, rng: np.random.Generator, strength: float,
 def _physical_law(scene: Scene, rng: np.random.Generator, strength: float,
                   obj: SceneObject) -> _SceneEdit:
     """From a frame on, the object sinks through the floor or falls upwards."""
-    runs = [(max(s, 2), e) for s, e in visible_runs(scene, obj) if e - max(s, 2) >= MIN_SPAN_FRAMES]
+    first = _EARLIEST_START[PHYSICAL_LAW]
+    runs = [(max(s, first), e) for s, e in visible_runs(scene, obj) if e - max(s, first) >= MIN_SPAN_FRAMES]
     if not runs:
         raise ValueError(f"{obj.name} has no span for a physics violation")
     lo, hi = runs[int(rng.integers(len(runs)))]

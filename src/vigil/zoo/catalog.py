@@ -27,7 +27,7 @@ from vigil.zoo.generators import REAL, fake_generator_names, generate_fake, get_
 from vigil.zoo.scenes import MAX_SIDE, Scene, render_frames
 
 # Bump when rendering changes, so that caches keyed by the config fingerprint go stale.
-ZOO_RENDER_VERSION = 1
+ZOO_RENDER_VERSION = 2
 DEFAULT_LICENCE = "CC-BY-4.0; synthetic clip rendered by the Vigil zoo"
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

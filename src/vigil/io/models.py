@@ -1,0 +1,57 @@
+"""Model versions in the store: weights uploaded by content, one record per version, ledger events.
+
+Layout: ``models/<version_id>/files/...`` (the model folder, every file checksum-verified on upload)
+and ``models/<version_id>/model_version.json`` (:class:`vigil.core.model_version.ModelVersion`).
+The version id is derived from the weights' hashes, so the same weights register once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from vigil.core.hashing import sha256_file, sha256_json
+from vigil.core.model_version import ModelVersion
+from vigil.io.ledger import Ledger, code_revision
+from vigil.io.store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+MODELS_PREFIX = "models"
+
+
+def record_key(version_id: str) -> str:
+    return f"{MODELS_PREFIX}/{version_id}/model_version.json"
+
+
+def publish_model_version(store: ObjectStore, ledger: Ledger, model_dir: str | Path, *, base: str, profile: str,
+                          params: dict[str, Any], dataset: dict[str, Any], metrics: dict[str, Any],
+                          kind: str = "candidate") -> ModelVersion:
+    """Upload ``model_dir`` and write its record; an already registered identical model is returned as is."""
+    model_dir = Path(model_dir)
+    files = {p.relative_to(model_dir).as_posix(): sha256_file(p) for p in sorted(model_dir.rglob("*")) if p.is_file()}
+    if not any(name.endswith(".safetensors") for name in files):
+        raise FileNotFoundError(f"{model_dir} holds no weights (*.safetensors): did the grpo stage finish?")
+    version_id = "mv-" + sha256_json(files)[:12]
+    if store.exists(record_key(version_id)):
+        log.info("model version %s is already registered", version_id)
+        return ModelVersion.model_validate(store.get_json(record_key(version_id)))
+    prefix = f"{MODELS_PREFIX}/{version_id}/files"
+    for name in files:
+        store.put_file(f"{prefix}/{name}", model_dir / name)
+    version = ModelVersion(version_id=version_id, kind=kind, base=base, profile=profile,
+                           weights_uri=store.uri(prefix), files=files, params=params, dataset=dataset,
+                           code_rev=code_revision(), metrics=metrics)
+    store.put_json(record_key(version_id), version.model_dump(mode="json"))
+    ledger.append(f"model.{kind}", inputs={"dataset": dataset.get("tag"), "dataset_git_rev": dataset.get("git_rev"),
+                                           "manifest_md5": dataset.get("manifest_md5")},
+                  outputs={"model_version": version_id, "record": store.uri(record_key(version_id)),
+                           "weights_sha256": sha256_json(files)},
+                  params={"profile": profile, "base": base})
+    log.info("registered %s model version %s (%d files)", kind, version_id, len(files))
+    return version
+
+
+def read_model_version(store: ObjectStore, version_id: str) -> ModelVersion:
+    return ModelVersion.model_validate(store.get_json(record_key(version_id)))

@@ -1,0 +1,103 @@
+"""The detector's input: which frames of a clip, as which images, in which prompt.
+
+One builder serves training (SFT, GRPO, the held-out check), evaluation and, later, the serving
+gateway, so that a model always sees a clip the way it was trained to. The layout is Skyra's:
+the grammar's system prompt, then for each frame ``[T=x.xxs]`` followed by its image. With
+``frame_pairs`` each image is two consecutive frames stacked (see :mod:`vigil.models.frame_pairs`):
+N frames give N-1 images, each stamped with the time of its first frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vigil.core import grammar
+
+__all__ = ["DETECT_INSTRUCTION", "ClipFrames", "clip_images", "detector_messages", "load_clip", "read_frames",
+           "subsample"]
+
+DETECT_INSTRUCTION = ("Is this video real or AI-generated? Ground each artifact you find with its type, "
+                      "time span and box.")
+
+
+def read_frames(frames_dir: Path | str) -> list[tuple[float, Path]]:
+    """(timestamp, path) of every frame in a Skyra-layout folder (``1.png … N.png`` +
+    ``timestamps.txt``), in order. Raises ValueError when the folder does not follow the layout."""
+    folder = Path(frames_dir)
+    ts_file = folder / "timestamps.txt"
+    if not ts_file.is_file():
+        raise ValueError(f"{folder}: no timestamps.txt")
+    stamps = [float(line) for line in ts_file.read_text().split() if line.strip()]
+    frames: list[tuple[float, Path]] = []
+    for i, t in enumerate(stamps, start=1):
+        png = folder / f"{i}.png"
+        if not png.is_file():
+            raise ValueError(f"{folder}: timestamps.txt lists {len(stamps)} frames but {png.name} is missing")
+        frames.append((t, png))
+    if not frames:
+        raise ValueError(f"{folder}: no frames")
+    return frames
+
+
+def subsample(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)``, first and last included (all if n <= k).
+
+    >>> subsample(16, 4), subsample(3, 8)
+    ([0, 5, 10, 15], [0, 1, 2])
+    """
+    if n <= k:
+        return list(range(n))
+    if k == 1:
+        return [n // 2]
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+@dataclass(frozen=True)
+class ClipFrames:
+    """The frames a model sees of one clip: ``(T, H, W, 3)`` uint8 and their times in seconds."""
+
+    frames: np.ndarray
+    timestamps: tuple[float, ...]
+
+
+def load_clip(frames_dir: Path | str, max_frames: int) -> ClipFrames:
+    """Up to ``max_frames`` evenly spaced frames of a Skyra-layout folder, as RGB arrays."""
+    from PIL import Image
+
+    listed = read_frames(frames_dir)
+    chosen = [listed[i] for i in subsample(len(listed), max_frames)]
+    arrays = []
+    for _, png in chosen:
+        with Image.open(png) as im:
+            arrays.append(np.asarray(im.convert("RGB")))
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError(f"{frames_dir}: frames differ in size")
+    return ClipFrames(np.stack(arrays), tuple(t for t, _ in chosen))
+
+
+def clip_images(clip: ClipFrames, frame_pairs: bool) -> tuple[list[np.ndarray], tuple[float, ...]]:
+    """The images of a clip and the time stamped on each: frames, or consecutive frame pairs."""
+    from vigil.models.frame_pairs import stack_pair
+
+    if not frame_pairs:
+        return list(clip.frames), clip.timestamps
+    if len(clip.frames) < 2:
+        raise ValueError("frame pairs need at least two frames")
+    pairs = [stack_pair(clip.frames[i], clip.frames[i + 1]) for i in range(len(clip.frames) - 1)]
+    return pairs, clip.timestamps[:-1]
+
+
+def detector_messages(timestamps: Sequence[float], *, taxonomy=None,
+                      instruction: str = DETECT_INSTRUCTION) -> list[dict]:
+    """Chat prompt for one clip: the grammar's system prompt, then ``[T=x.xxs]`` + an image
+    placeholder per image (TRL and the processor fill the placeholders in order)."""
+    content: list[dict] = [{"type": "text", "text": instruction}]
+    for t in timestamps:
+        content.append({"type": "text", "text": f"[T={t:.2f}s]"})
+        content.append({"type": "image"})
+    return [{"role": "system", "content": [{"type": "text", "text": grammar.system_prompt(taxonomy)}]},
+            {"role": "user", "content": content}]

@@ -1,0 +1,1 @@
+"""Training: data preparation, the tiny vision pretrain stage, SFT and GRPO (TRL), checkpoints."""

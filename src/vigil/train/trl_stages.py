@@ -1,0 +1,234 @@
+"""The ``sft`` and ``grpo`` stages: TRL's SFTTrainer and GRPOTrainer on a prepared dataset version.
+
+Both stages take a model folder and the ``prepare`` folder, and write a model folder plus metrics.
+Prompts come from :mod:`vigil.models.inputs` (the same builder serving will use); the SFT target is
+the annotation's explanation in the output grammar, with the loss on the assistant turn only; GRPO
+scores sampled completions with :mod:`vigil.train.rewards`. Checkpoints are TRL's own
+(``checkpoint-N`` folders, resumed with ``resume_from_checkpoint``), mirrored to the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from vigil.models.inputs import clip_images, detector_messages, load_clip
+from vigil.params import GrpoParams, ModelProfile, SftParams
+from vigil.train.prepare import TrainingSample
+from vigil.train.runlog import MetricLog, fingerprint, mirror_checkpoint, write_metrics
+
+log = logging.getLogger(__name__)
+
+RUN_KEY_FILE = "vigil_run_key.txt"
+# Logged by TRL under these names; kept (renamed) in the stage's metric rows.
+_LOGGED = {"loss": "loss", "learning_rate": "lr", "grad_norm": "grad_norm", "mean_token_accuracy": "token_accuracy",
+           "reward": "reward_mean", "reward_std": "reward_std", "kl": "kl", "entropy": "entropy",
+           "completions/mean_length": "completion_length"}
+
+
+# ------------------------------------------------------------------------------------ datasets
+
+def clip_example(sample: TrainingSample, prepared_dir: str | Path, profile: ModelProfile) -> dict[str, Any]:
+    """Prompt messages and images of one prepared sample, as TRL's vision-language trainers read them."""
+    from PIL import Image
+
+    clip = load_clip(Path(prepared_dir) / sample.frames_dir, profile.max_frames)
+    images, stamps = clip_images(clip, profile.frame_pairs)
+    return {"prompt": detector_messages(stamps), "images": [Image.fromarray(im) for im in images]}
+
+
+def sft_dataset(samples: list[TrainingSample], prepared_dir: str | Path, profile: ModelProfile):
+    from datasets import Dataset
+
+    rows = [clip_example(s, prepared_dir, profile)
+            | {"completion": [{"role": "assistant", "content": [{"type": "text", "text": s.target}]}]}
+            for s in samples]
+    return Dataset.from_list(rows)
+
+
+def grpo_dataset(samples: list[TrainingSample], prepared_dir: str | Path, profile: ModelProfile):
+    from datasets import Dataset
+
+    rows = [clip_example(s, prepared_dir, profile)
+            | {"label": s.label, "truth": s.truth or [], "duration_s": s.duration_s or 0.0} for s in samples]
+    return Dataset.from_list(rows)
+
+
+# ----------------------------------------------------------------------------------- callbacks
+
+def _callback(metric_log: MetricLog, store, store_prefix: str | None, checkpoint_dir: Path):
+    from transformers import TrainerCallback
+
+    class StageCallback(TrainerCallback):
+        """Metric rows (with step time and tokens/s) for dvc plots; checkpoints mirrored to the store."""
+
+        def __init__(self) -> None:
+            self.last_time = time.perf_counter()
+            self.last_step = 0
+            self.last_tokens = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last_time, self.last_step = time.perf_counter(), state.global_step
+            self.last_tokens = float(state.num_input_tokens_seen or 0)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "loss" not in logs and "reward" not in logs:
+                return  # the end-of-training summary, not a step row
+            now = time.perf_counter()
+            steps = max(state.global_step - self.last_step, 1)
+            row: dict[str, Any] = {"step": state.global_step}
+            row |= {name: round(float(logs[key]), 6) for key, name in _LOGGED.items() if key in logs}
+            row["step_s"] = round((now - self.last_time) / steps, 4)
+            tokens = float(logs.get("num_tokens", 0.0))
+            if tokens:
+                row["tokens_per_s"] = round((tokens - self.last_tokens) / (now - self.last_time), 1)
+                self.last_tokens = tokens
+            metric_log.add(row)
+            self.last_time, self.last_step = now, state.global_step
+
+        def on_save(self, args, state, control, **kwargs):
+            if store_prefix:
+                folder = checkpoint_dir / f"checkpoint-{state.global_step}"
+                mirror_checkpoint(store, folder, f"{store_prefix}/{folder.name}")
+
+    return StageCallback()
+
+
+def _resume_point(checkpoint_dir: Path, run_key: str) -> str | None:
+    """The last checkpoint of an interrupted run with the same inputs; stale checkpoints are cleared."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    key_file = checkpoint_dir / RUN_KEY_FILE
+    if checkpoint_dir.is_dir() and (not key_file.is_file() or key_file.read_text().strip() != run_key):
+        log.info("clearing checkpoints of a run with other inputs in %s", checkpoint_dir)
+        shutil.rmtree(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(run_key + "\n")
+    last = get_last_checkpoint(str(checkpoint_dir))
+    if last:
+        log.info("resuming from %s", last)
+    return last
+
+
+def _common_args(params: SftParams | GrpoParams, profile: ModelProfile, checkpoint_dir: Path, seed: int,
+                 progress: bool) -> dict[str, Any]:
+    import torch
+
+    return dict(output_dir=str(checkpoint_dir), max_steps=params.max_steps, learning_rate=params.lr,
+                logging_steps=params.log_every, save_steps=params.checkpoint_every, save_total_limit=2,
+                seed=seed, data_seed=seed, report_to=[], disable_tqdm=not progress,
+                bf16=profile.dtype == "bfloat16", use_cpu=not torch.cuda.is_available(),
+                gradient_checkpointing=profile.gradient_checkpointing, dataloader_num_workers=0,
+                remove_unused_columns=False)
+
+
+def _save(trainer, processor, profile: ModelProfile, out_dir: Path) -> None:
+    """The stage's model folder: full weights (LoRA merged, so that the next stage and serving load
+    one model) and the processor."""
+    model = trainer.model
+    if profile.finetune == "lora":
+        model = model.merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+
+
+def _summary(result, started: float, start_step: int, params) -> dict[str, Any]:
+    elapsed = time.perf_counter() - started
+    steps = max(params.max_steps - start_step, 1)
+    return {"steps": params.max_steps, "resumed_from_step": start_step, "train_s": round(elapsed, 1),
+            "s_per_step": round(elapsed / steps, 4), "train_loss": round(float(result.training_loss), 5)}
+
+
+def _start_step(last: str | None) -> int:
+    return int(Path(last).name.split("-")[-1]) if last else 0
+
+
+# ------------------------------------------------------------------------------------------ SFT
+
+def run_sft(init_dir: str | Path, prepared_dir: str | Path, samples: list[TrainingSample], params: SftParams,
+            profile: ModelProfile, out_dir: str | Path, checkpoint_dir: str | Path, metrics_dir: str | Path, *,
+            seed: int = 0, store=None, store_prefix: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Supervised fine-tuning on the samples' grounded explanations; returns the stage's metrics."""
+    from trl import SFTConfig, SFTTrainer
+
+    from vigil.models.profile import load_for_training, lora_config
+
+    model, processor = load_for_training(init_dir, profile)
+    dataset = sft_dataset(samples, prepared_dir, profile)
+    checkpoint_dir = Path(checkpoint_dir)
+    run_key = fingerprint("sft", params.model_dump(mode="json"), profile.model_dump(mode="json"), seed,
+                          [s.sample_id for s in samples], [s.target for s in samples], _model_identity(init_dir))
+    last = _resume_point(checkpoint_dir, run_key)
+    metric_log = MetricLog(Path(metrics_dir) / "sft_log.csv", resume_from_step=_start_step(last))
+    config = SFTConfig(**_common_args(params, profile, checkpoint_dir, seed, progress),
+                       per_device_train_batch_size=params.batch_size, warmup_steps=params.warmup_ratio,
+                       lr_scheduler_type="cosine", completion_only_loss=True, max_length=None)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor,
+                         peft_config=lora_config(profile),
+                         callbacks=[_callback(metric_log, store, store_prefix, checkpoint_dir)])
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    metrics = _summary(result, started, _start_step(last), params)
+    metrics["samples_per_s"] = round((params.max_steps - _start_step(last)) * params.batch_size
+                                     / max(metrics["train_s"], 1e-9), 2)
+    metrics["train_samples"] = len(samples)
+    _save(trainer, processor, profile, Path(out_dir))
+    write_metrics(Path(metrics_dir) / "sft.json", metrics)
+    log.info("sft: %s", metrics)
+    return metrics
+
+
+# ----------------------------------------------------------------------------------------- GRPO
+
+def run_grpo(init_dir: str | Path, prepared_dir: str | Path, samples: list[TrainingSample], params: GrpoParams,
+             profile: ModelProfile, out_dir: str | Path, checkpoint_dir: str | Path, metrics_dir: str | Path, *,
+             seed: int = 0, store=None, store_prefix: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """GRPO from the SFT model with the rewards and weights of ``params.rewards``."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    from vigil.models.profile import load_for_training, lora_config
+    from vigil.train.rewards import REWARD_FUNCTIONS
+
+    unknown = set(params.rewards) - set(REWARD_FUNCTIONS)
+    if unknown:
+        raise ValueError(f"train.grpo.rewards names unknown reward functions {sorted(unknown)}; "
+                         f"known: {', '.join(REWARD_FUNCTIONS)}")
+    names = sorted(params.rewards)
+    model, processor = load_for_training(init_dir, profile)
+    dataset = grpo_dataset(samples, prepared_dir, profile)
+    checkpoint_dir = Path(checkpoint_dir)
+    run_key = fingerprint("grpo", params.model_dump(mode="json"), profile.model_dump(mode="json"), seed,
+                          [s.sample_id for s in samples], _model_identity(init_dir))
+    last = _resume_point(checkpoint_dir, run_key)
+    metric_log = MetricLog(Path(metrics_dir) / "grpo_log.csv", resume_from_step=_start_step(last))
+    config = GRPOConfig(**_common_args(params, profile, checkpoint_dir, seed, progress),
+                        per_device_train_batch_size=params.batch_size, num_generations=params.num_generations,
+                        max_completion_length=params.max_completion_length, temperature=params.temperature,
+                        beta=params.beta, reward_weights=[params.rewards[n] for n in names], log_completions=False)
+    trainer = GRPOTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor,
+                          reward_funcs=[REWARD_FUNCTIONS[n] for n in names], peft_config=lora_config(profile),
+                          callbacks=[_callback(metric_log, store, store_prefix, checkpoint_dir)])
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    metrics = _summary(result, started, _start_step(last), params)
+    rows = [r for r in metric_log.rows if "reward_mean" in r]
+    if rows:
+        metrics |= {k: float(rows[-1][k]) for k in ("reward_mean", "reward_std", "kl") if rows[-1].get(k) not in
+                    (None, "")}
+    _save(trainer, processor, profile, Path(out_dir))
+    write_metrics(Path(metrics_dir) / "grpo.json", metrics)
+    log.info("grpo: %s", metrics)
+    return metrics
+
+
+def _model_identity(model_dir: str | Path) -> str:
+    """What the next stage's checkpoints depend on: the starting weights' size and mtime-free hash."""
+    from vigil.core.hashing import sha256_file
+
+    weights = sorted(Path(model_dir).glob("*.safetensors"))
+    return ",".join(sha256_file(w) for w in weights) or str(model_dir)

@@ -1,0 +1,205 @@
+"""Training: the pretrain stage learns and resumes; the DVC pipeline trains SFT then GRPO on a
+labelled version, registers a candidate, is up to date on a re-run, and resumes a killed stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vigil.params import parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+VIGIL = [sys.executable, "-m", "vigil.cli"]
+
+# Small but real: every stage runs its true code path for a few steps.
+SMALL = {
+    "zoo": {"pairs_per_generator": 1},
+    "train": {
+        "pretrain": {"pairs_per_generator": [2, 1], "max_steps": 4, "batch_pairs": 2, "checkpoint_every": 2,
+                     "log_every": 1, "render_workers": 1},
+        "sft": {"max_steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 1},
+        "grpo": {"max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 12,
+                 "checkpoint_every": 1, "log_every": 1},
+        "heldout": {"pairs_per_generator": 1, "max_new_tokens": 12, "batch_size": 12},
+    },
+}
+
+
+def small_doc(**train_overrides) -> dict:
+    doc = yaml.safe_load((REPO / "params.yaml").read_text())
+    doc["zoo"].update(SMALL["zoo"])
+    for stage, values in SMALL["train"].items():
+        doc["train"][stage].update(values)
+    for stage, values in train_overrides.items():
+        doc["train"][stage].update(values)
+    return doc
+
+
+def test_pretrain_steps_change_the_tower_and_a_rerun_resumes(tmp_path):
+    import torch
+
+    from vigil.models.profile import build_base
+    from vigil.train.pretrain import render_pretrain_data, run_pretrain
+
+    # given a few rendered zoo pairs and the tiny base model
+    params = parse_params(small_doc())
+    profile, pre = params.model.active, params.train.pretrain
+    data = render_pretrain_data(params.zoo, pre, profile, tmp_path / "cache")
+    assert data.targets.any() and set(data.label.tolist()) == {0, 1}
+    base = build_base(profile, tmp_path / "base")
+    before = {k: v.clone() for k, v in _tower(base).items()}
+    # when the stage trains 4 steps (checkpoint at step 2)
+    metrics = run_pretrain(base, data, pre, profile, tmp_path / "out", tmp_path / "ckpt", tmp_path / "metrics",
+                           progress=False)
+    # then the tower's weights moved, the head and the processor were saved, metrics were written
+    after = _tower(tmp_path / "out")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert (tmp_path / "out" / "token_head.pt").is_file() and (tmp_path / "out" / "frame_pairs.py").is_file()
+    assert metrics["steps"] == 4 and metrics["resumed_from_step"] == 0
+    assert [int(r["step"]) for r in _csv(tmp_path / "metrics" / "pretrain_log.csv")] == [1, 2, 3, 4]
+    # and a re-run with the same inputs resumes from the step-2 checkpoint instead of starting over
+    again = run_pretrain(base, data, pre, profile, tmp_path / "out2", tmp_path / "ckpt", tmp_path / "metrics",
+                         progress=False)
+    assert again["resumed_from_step"] == 2
+    assert [int(r["step"]) for r in _csv(tmp_path / "metrics" / "pretrain_log.csv")] == [1, 2, 3, 4]
+
+
+def _tower(model_dir):
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(str(Path(model_dir) / "model.safetensors")).items() if ".visual." in k
+            or k.startswith("visual.") or "visual" in k}
+
+
+def _csv(path):
+    import csv
+
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def labelled_workspace(tmp_path_factory) -> Path:
+    """A workspace with a labelled version (12 clips: 1 pair per generator), built once."""
+    from vigil.io.store import LocalStore
+    from vigil.jobs.annotate import annotate
+    from vigil.jobs.crawl import resolved_sources, run_crawl
+    from vigil.jobs.ingest import ingest
+
+    root = tmp_path_factory.mktemp("train-ws")
+    store = LocalStore(root / "store")
+    p = parse_params(small_doc())
+    with resolved_sources(p, root) as sources:
+        run_crawl(store, root, p, sources)
+    assert ingest(store, root, p).status == "published"
+    assert annotate(store, root, p).status == "published"
+    return root
+
+
+def _project(tmp_path: Path, doc: dict) -> Path:
+    """A copy of the checkout's DVC project (dvc.yaml, params, sources the stages depend on)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "dvc.yaml", project)
+    shutil.copytree(REPO / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (project / "params.yaml").write_text(yaml.safe_dump(doc))
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=project, check=True)
+    return project
+
+
+def _env(workspace: Path, project: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "PREFECT_"))}
+    env.update(VIGIL_WORKSPACE=str(workspace), VIGIL_PARAMS_FILE=str(project / "params.yaml"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    return env
+
+
+@pytest.mark.slow
+def test_train_command_runs_every_stage_registers_a_candidate_and_is_then_up_to_date(labelled_workspace, tmp_path):
+    workspace = tmp_path / "ws"
+    shutil.copytree(labelled_workspace, workspace, symlinks=True)
+    project = _project(tmp_path, small_doc())
+    env = _env(workspace, project)
+    # when a user runs the training command in the project
+    run = subprocess.run([*VIGIL, "train"], cwd=project, env=env, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    # then each stage wrote its model and metrics, and the candidate was registered with a ledger event
+    for stage in ("pretrain", "sft", "grpo"):
+        assert (project / "build" / stage / "config.json").is_file()
+        assert json.loads((project / "metrics" / f"{stage}.json").read_text())["steps"] > 0
+    grpo_rows = _csv(project / "metrics" / "grpo_log.csv")
+    assert grpo_rows and {"reward_mean", "reward_std", "kl", "step_s"} <= set(grpo_rows[0])
+    heldout = json.loads((project / "metrics" / "heldout.json").read_text())
+    assert 0.0 <= heldout["grpo"]["paired_balanced_accuracy"] <= 1.0 and heldout["grpo"]["clips"] == 12
+    records = list((workspace / "store" / "vigil" / "models").glob("mv-*/model_version.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["dataset"]["tag"] == "ds-0002" and record["profile"] == "tiny"
+    assert set(record["metrics"]) == {"pretrain", "sft", "grpo", "heldout"}
+    assert record["version_id"] in run.stdout
+    from vigil.io.ledger import read_events
+    from vigil.io.store import LocalStore
+
+    events = read_events(LocalStore(workspace / "store"))
+    assert events[-1].action == "model.candidate" and events[-1].outputs["model_version"] == record["version_id"]
+    # and SFT changed the language model's weights but not the frozen tower; GRPO ran its steps
+    # (its weights move only when a group's rewards differ, which a 4-step SFT model rarely earns)
+    assert _differs(project / "build" / "pretrain", project / "build" / "sft", tower=False)
+    assert not _differs(project / "build" / "pretrain", project / "build" / "sft", tower=True)
+    assert json.loads((project / "metrics" / "grpo.json").read_text())["steps"] == 2 and len(grpo_rows) == 2
+    # and checkpoints went to the store
+    assert list((workspace / "store" / "vigil" / "checkpoints" / "ds-0002" / "sft").glob("checkpoint-*/*"))
+    # when `dvc repro` runs again with nothing changed, no training stage runs
+    again = subprocess.run([sys.executable, "-m", "dvc", "repro", "heldout"], cwd=project, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "Running stage 'sft'" not in again.stdout and "Running stage 'prepare'" in again.stdout
+
+
+def _differs(a: Path, b: Path, *, tower: bool) -> bool:
+    import torch
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    return any(not torch.equal(wa[k], wb[k]) for k in wa if ("visual" in k) == tower)
+
+
+@pytest.mark.slow
+def test_killed_sft_resumes_from_its_last_checkpoint(labelled_workspace, tmp_path):
+    workspace = tmp_path / "ws"
+    shutil.copytree(labelled_workspace, workspace, symlinks=True)
+    project = _project(tmp_path, small_doc(sft={"max_steps": 40, "checkpoint_every": 2}))
+    env = _env(workspace, project)
+    for stage in ("prepare", "pretrain"):
+        done = subprocess.run([*VIGIL, "train", "stage", stage, "--no-progress"], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    # given an SFT run killed once it has written a checkpoint
+    proc = subprocess.Popen([*VIGIL, "train", "stage", "sft", "--no-progress"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoints = project / "build" / "checkpoints" / "sft"
+    deadline = time.time() + 600
+    while time.time() < deadline and not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = max(int(p.parent.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*/trainer_state.json"))
+    assert 0 < saved < 40
+    # when the stage runs again
+    done = subprocess.run([*VIGIL, "train", "stage", "sft", "--no-progress"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # then it resumed from that checkpoint and finished the planned steps
+    metrics = json.loads((project / "metrics" / "sft.json").read_text())
+    assert metrics["resumed_from_step"] >= saved and metrics["steps"] == 40
+    steps = [int(r["step"]) for r in _csv(project / "metrics" / "sft_log.csv")]
+    assert steps == sorted(set(steps)) and steps[-1] == 40
