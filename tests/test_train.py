@@ -203,3 +203,49 @@ def test_killed_sft_resumes_from_its_last_checkpoint(labelled_workspace, tmp_pat
     assert metrics["resumed_from_step"] >= saved and metrics["steps"] == 40
     steps = [int(r["step"]) for r in _csv(project / "metrics" / "sft_log.csv")]
     assert steps == sorted(set(steps)) and steps[-1] == 40
+
+
+
+def test_params_refuse_a_held_out_seed_that_is_trained_on():
+    from vigil.settings import ConfigError
+
+    doc = small_doc(heldout={"zoo_seed": 101})
+    with pytest.raises(ConfigError, match="also a pretrain seed"):
+        parse_params(doc)
+    doc = small_doc(heldout={"zoo_seed": yaml.safe_load((REPO / "params.yaml").read_text())["zoo"]["seed"]})
+    with pytest.raises(ConfigError, match="gallery's zoo.seed"):
+        parse_params(doc)
+
+
+def test_prepare_names_a_missing_or_unlabelled_version(labelled_workspace, tmp_path):
+    from vigil.io.registry import RegistryError
+    from vigil.io.store import LocalStore
+    from vigil.train.prepare import prepare
+
+    store = LocalStore(labelled_workspace / "store")
+    # ds-0001 is the ingested (unlabelled) version; ds-0099 does not exist
+    with pytest.raises(RegistryError, match="ds-0001 has no annotations.parquet"):
+        prepare(labelled_workspace, store, "ds-0001", tmp_path / "out")
+    with pytest.raises(RegistryError, match="ds-0099"):
+        prepare(labelled_workspace, store, "ds-0099", tmp_path / "out")
+    # an empty workspace says what to run first
+    with pytest.raises(RegistryError, match="vigil run"):
+        prepare(tmp_path / "empty", LocalStore(tmp_path / "empty" / "store"), "latest", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_stage_exits_with_a_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "PREFECT_"))}
+    env["VIGIL_WORKSPACE"] = str(tmp_path / "ws")
+    done = subprocess.run([*VIGIL, "train", "stage", "nonsense"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 4 and "unknown stage 'nonsense'" in done.stderr
+
+
+def test_unknown_reward_name_is_refused_before_training(labelled_workspace, tmp_path):
+    from vigil.train.trl_stages import run_grpo
+
+    params = parse_params(small_doc(grpo={"rewards": {"skyra": 1.0, "sykra": 0.5}}))
+    with pytest.raises(ValueError, match="unknown reward functions \\['sykra'\\]"):
+        run_grpo(tmp_path, tmp_path, [], params.train.grpo, params.model.active, tmp_path / "o", tmp_path / "c",
+                 tmp_path / "m")

@@ -45,9 +45,7 @@ ParamsOption = Annotated[Optional[Path], typer.Option("--params", "-p", help="pa
 
 def friendly_errors(fn: Callable) -> Callable:
     """Configuration and store errors end the command with their message, not a traceback."""
-    from vigil.io.registry import RegistryError
     from vigil.io.store import StoreError
-    from vigil.jobs.train import TrainError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -59,7 +57,13 @@ def friendly_errors(fn: Callable) -> Callable:
         except StoreError as exc:
             console.print(f"[red]store error[/red]: {exc}")
             raise typer.Exit(3) from None
-        except (TrainError, RegistryError) as exc:
+        except Exception as exc:
+            # imported here, not at decoration: every command would otherwise load pandas and DVC's adapter
+            from vigil.io.registry import RegistryError
+            from vigil.jobs.train import TrainError
+
+            if not isinstance(exc, (TrainError, RegistryError)):
+                raise
             console.print(f"[red]error[/red]: {exc}")
             raise typer.Exit(4) from None
 

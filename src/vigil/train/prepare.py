@@ -19,6 +19,7 @@ import pandas as pd
 from vigil.io.registry import (
     RegistryError,
     file_at,
+    files_at,
     get_version,
     list_versions,
     manifest_md5_at,
@@ -52,8 +53,6 @@ class TrainingSample:
 
 def resolve_version(registry, wanted: str):
     """``latest`` (the newest labelled version) or a tag, checked to be a labelled version."""
-    from vigil.io.registry import files_at
-
     if wanted == "latest":
         labelled = [v for v in list_versions(registry) if ANNOTATIONS_FILE in files_at(registry, v.tag)]
         if not labelled:

@@ -58,13 +58,15 @@ def _target_size(height: int, width: int, profile: ModelProfile) -> tuple[int, i
 
 def _render_chunk(job: tuple[dict, list[int], str, float]) -> list[tuple]:
     """Render catalog items -> (index, resized frames, token targets, types) or (index, None, reason)."""
-    import torch
-    import torch.nn.functional as F
-
     from vigil.models.compat import ensure_transformers_compat
-    from vigil.zoo.catalog import ZooConfig, build_catalog, render_clip
 
     ensure_transformers_compat()
+    import torch
+    import torch.nn.functional as F
+    from torchvision.transforms.v2 import functional as tvF
+
+    from vigil.zoo.catalog import ZooConfig, build_catalog, render_clip
+
     torch.set_num_threads(1)
     zoo_kwargs, indices, profile_doc, threshold = job
     profile = ModelProfile.model_validate_json(profile_doc)
@@ -80,8 +82,6 @@ def _render_chunk(job: tuple[dict, list[int], str, float]) -> list[tuple]:
         frames = torch.from_numpy(np.ascontiguousarray(clip.frames[keep])).permute(0, 3, 1, 2)
         h, w = _target_size(frames.shape[2], frames.shape[3], profile)
         # the processor's own resize (torchvision bicubic, antialiased, on uint8)
-        from torchvision.transforms.v2 import functional as tvF
-
         resized = tvF.resize(frames, [h, w], interpolation=tvF.InterpolationMode.BICUBIC, antialias=True)
         mask = np.zeros(clip.frames.shape[:3], dtype=np.float32)
         for artifact in clip.artifacts:

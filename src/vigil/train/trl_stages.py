@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vigil.models.compat import ensure_transformers_compat
 from vigil.models.inputs import clip_images, detector_messages, load_clip
 from vigil.params import GrpoParams, ModelProfile, SftParams
 from vigil.train.prepare import TrainingSample
@@ -154,6 +155,7 @@ def run_sft(init_dir: str | Path, prepared_dir: str | Path, samples: list[Traini
             profile: ModelProfile, out_dir: str | Path, checkpoint_dir: str | Path, metrics_dir: str | Path, *,
             seed: int = 0, store=None, store_prefix: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Supervised fine-tuning on the samples' grounded explanations; returns the stage's metrics."""
+    ensure_transformers_compat()
     from trl import SFTConfig, SFTTrainer
 
     from vigil.models.profile import load_for_training, lora_config
@@ -189,15 +191,16 @@ def run_grpo(init_dir: str | Path, prepared_dir: str | Path, samples: list[Train
              profile: ModelProfile, out_dir: str | Path, checkpoint_dir: str | Path, metrics_dir: str | Path, *,
              seed: int = 0, store=None, store_prefix: str | None = None, progress: bool = True) -> dict[str, Any]:
     """GRPO from the SFT model with the rewards and weights of ``params.rewards``."""
-    from trl import GRPOConfig, GRPOTrainer
-
-    from vigil.models.profile import load_for_training, lora_config
     from vigil.train.rewards import REWARD_FUNCTIONS
 
     unknown = set(params.rewards) - set(REWARD_FUNCTIONS)
     if unknown:
         raise ValueError(f"train.grpo.rewards names unknown reward functions {sorted(unknown)}; "
                          f"known: {', '.join(REWARD_FUNCTIONS)}")
+    ensure_transformers_compat()
+    from trl import GRPOConfig, GRPOTrainer
+
+    from vigil.models.profile import load_for_training, lora_config
     names = sorted(params.rewards)
     model, processor = load_for_training(init_dir, profile)
     dataset = grpo_dataset(samples, prepared_dir, profile)
