@@ -111,8 +111,11 @@ def _project(tmp_path: Path, doc: dict) -> Path:
     project.mkdir()
     shutil.copy(REPO / "dvc.yaml", project)
     shutil.copytree(REPO / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(REPO / ".gitignore", project)
     (project / "params.yaml").write_text(yaml.safe_dump(doc))
-    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=project, check=True)
+    # a git checkout like the user's: DVC refuses files the project's .gitignore hides (dvc.lock)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=project, check=True)
     return project
 
 
