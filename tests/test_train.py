@@ -252,3 +252,17 @@ def test_unknown_reward_name_is_refused_before_training(labelled_workspace, tmp_
     with pytest.raises(ValueError, match="unknown reward functions \\['sykra'\\]"):
         run_grpo(tmp_path, tmp_path, [], params.train.grpo, params.model.active, tmp_path / "o", tmp_path / "c",
                  tmp_path / "m")
+
+
+def test_grpo_warns_when_completions_would_be_cut_before_the_answer(tiny_model_dir, caplog):
+    from vigil.models.profile import load_processor
+    from vigil.train.prepare import TrainingSample
+    from vigil.train.trl_stages import _warn_if_cut
+
+    processor = load_processor(tiny_model_dir)
+    target = "<think>" + "the ball sinks through the floor " * 20 + "</think><answer>Fake</answer>"
+    samples = [TrainingSample("s", "train", "fake", "g", None, 2.0, "frames/s", target, None)]
+    _warn_if_cut(processor, samples, 512)
+    assert "max_completion_length" not in caplog.text
+    _warn_if_cut(processor, samples, 16)
+    assert "max_completion_length 16" in caplog.text

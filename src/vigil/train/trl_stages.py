@@ -203,6 +203,7 @@ def run_grpo(init_dir: str | Path, prepared_dir: str | Path, samples: list[Train
     from vigil.models.profile import load_for_training, lora_config
     names = sorted(params.rewards)
     model, processor = load_for_training(init_dir, profile)
+    _warn_if_cut(processor, samples, params.max_completion_length)
     dataset = grpo_dataset(samples, prepared_dir, profile)
     checkpoint_dir = Path(checkpoint_dir)
     run_key = fingerprint("grpo", params.model_dump(mode="json"), profile.model_dump(mode="json"), seed,
@@ -227,6 +228,16 @@ def run_grpo(init_dir: str | Path, prepared_dir: str | Path, samples: list[Train
     write_metrics(Path(metrics_dir) / "grpo.json", metrics)
     log.info("grpo: %s", metrics)
     return metrics
+
+
+def _warn_if_cut(processor, samples: list[TrainingSample], max_tokens: int) -> None:
+    """A completion cut before ``</answer>`` is broken format (reward 0): say so when the training
+    explanations would not fit."""
+    lengths = sorted(len(processor.tokenizer(s.target).input_ids) for s in samples)
+    if lengths and lengths[len(lengths) // 2] > max_tokens:
+        log.warning("train.grpo.max_completion_length %d is shorter than half the training explanations "
+                    "(median %d tokens): most completions will be cut and score 0; raise it", max_tokens,
+                    lengths[len(lengths) // 2])
 
 
 def _model_identity(model_dir: str | Path) -> str:
