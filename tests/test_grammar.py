@@ -428,3 +428,29 @@ def test_system_prompt_lists_every_l3_and_the_grammar():
 def test_system_prompt_example_is_itself_valid():
     example = system_prompt().split("Example:\n", 1)[1]
     assert check(example).ok
+
+
+@settings(max_examples=200, deadline=None)
+@given(answer=st.sampled_from(["Real", "Fake"]),
+       evs=st.lists(_evidence, max_size=6).map(_readable),
+       prose=st.lists(_prose, min_size=7, max_size=7))
+def test_condense_keeps_answer_and_evidence_and_drops_prose(answer, evs, prose):
+    parts: list = [prose[0]]
+    for e, p in zip(evs, prose[1:]):
+        parts += [e, p]
+    condensed = grammar.condense(render(answer, parts))
+    out = parse(condensed)
+    assert out.ok and out.answer == answer and out.evidence == tuple(evs)
+    assert condensed == render(answer, list(evs))  # nothing but evidence is left
+
+
+def test_condense_of_a_synthetic_real_explanation_starts_with_a_typeless_segment():
+    from vigil.annotate.synthetic import synthetic_explanation
+
+    condensed = grammar.condense(synthetic_explanation("real", [], 2.0, seed=3))
+    assert condensed.startswith("<think><t>[") and condensed.endswith("<answer>Real</answer>")
+
+
+def test_condense_refuses_text_without_an_answer():
+    with pytest.raises(ValueError, match="without one readable answer"):
+        grammar.condense("<think>I cannot tell.</think>")

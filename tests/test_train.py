@@ -256,13 +256,61 @@ def test_unknown_reward_name_is_refused_before_training(labelled_workspace, tmp_
 
 def test_grpo_warns_when_completions_would_be_cut_before_the_answer(tiny_model_dir, caplog):
     from vigil.models.profile import load_processor
-    from vigil.train.prepare import TrainingSample
     from vigil.train.trl_stages import _warn_if_cut
 
     processor = load_processor(tiny_model_dir)
-    target = "<think>" + "the ball sinks through the floor " * 20 + "</think><answer>Fake</answer>"
-    samples = [TrainingSample("s", "train", "fake", "g", None, 2.0, "frames/s", target, None)]
-    _warn_if_cut(processor, samples, 512)
+    targets = ["<think>" + "the ball sinks through the floor " * 20 + "</think><answer>Fake</answer>"]
+    _warn_if_cut(processor, targets, 512)
     assert "max_completion_length" not in caplog.text
-    _warn_if_cut(processor, samples, 16)
+    _warn_if_cut(processor, targets, 16)
     assert "max_completion_length 16" in caplog.text
+
+
+def test_decision_offset_points_at_the_token_that_tells_fake_from_real(tiny_model_dir):
+    from vigil.core import grammar
+    from vigil.models.profile import load_processor
+    from vigil.train.trl_stages import decision_offset
+
+    tokenizer = load_processor(tiny_model_dir).tokenizer
+    offset = decision_offset(tokenizer)
+    # given a condensed fake and a condensed real explanation
+    fake = grammar.condense("<think>Melts <type>Shape Distortion</type> in <t>[0.25, 1.5]</t> at "
+                            "<bbox>[0.1, 0.1, 0.5, 0.6]</bbox>.</think><answer>Fake</answer>")
+    real = grammar.condense("<think>Calm <t>[0.5, 1.75]</t> at <bbox>[0.2, 0.3, 0.4, 0.9]</bbox>.</think>"
+                            "<answer>Real</answer>")
+    fake_ids, real_ids = (tokenizer(t, add_special_tokens=False).input_ids for t in (fake, real))
+    # then they agree before the offset and differ at it
+    assert fake_ids[:offset] == real_ids[:offset] and fake_ids[offset] != real_ids[offset]
+
+
+def test_decision_weighted_loss_counts_the_decision_token_weight_times():
+    import torch
+    import torch.nn.functional as F
+    from types import SimpleNamespace
+
+    from vigil.train.trl_stages import decision_weighted_loss
+
+    torch.manual_seed(0)
+    # given two rows whose completions start at different places (prompt and padding are -100)
+    logits = torch.randn(2, 7, 11)
+    labels = torch.tensor([[-100, -100, 3, 4, 5, 6, -100], [-100, 1, 2, 3, 4, -100, -100]])
+    outputs = SimpleNamespace(logits=logits)
+    per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:].clamp(min=0), reduction="none")
+    mask = labels[:, 1:] != -100
+    # when the weight is 1 it is the plain token mean over the completions
+    plain = decision_weighted_loss(1.0, 1)(outputs, labels)
+    assert torch.isclose(plain, per_token[mask].mean())
+    # when the token one place into each completion weighs 5, it counts five times
+    weighted = decision_weighted_loss(5.0, 1)(outputs, labels)
+    decision = per_token[0, 2] + per_token[1, 1]
+    expected = (per_token[mask].sum() + 4 * decision) / (mask.sum() + 8)
+    assert torch.isclose(weighted, expected)
+
+
+def test_decision_weight_needs_the_evidence_target():
+    doc = small_doc()
+    from vigil.settings import ConfigError
+
+    doc["model"]["profiles"]["tiny"].update(sft_target="explanation", decision_weight=10)
+    with pytest.raises(ConfigError, match="decision_weight needs sft_target: evidence"):
+        parse_params(doc)

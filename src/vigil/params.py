@@ -160,6 +160,19 @@ class ModelProfile(_Strict):
     frame_pairs: bool = Field(True, description="Each image is two consecutive frames (t, t+1), so the vision tower "
                                                 "sees every change between frames (vigil.models.frame_pairs); false = "
                                                 "one frame per image, Skyra's layout.")
+    system_prompt: Literal["full", "compact"] = Field(
+        "full", description="The grammar's system prompt: `full` (instructions, artifact names, an example; "
+                            "~760 tokens) or `compact` (the format in two sentences), for a model trained from "
+                            "scratch, which cannot read instructions and behind them learns far slower to look "
+                            "at the frames. Serving must send the same one.")
+    sft_target: Literal["explanation", "evidence"] = Field(
+        "explanation", description="What SFT teaches: the annotation's whole explanation, or `evidence`, the same "
+                                   "output with the prose dropped (vigil.core.grammar.condense): only the grounded "
+                                   "evidence tags and the answer, for a model too small to learn prose.")
+    decision_weight: float = Field(
+        1.0, ge=1, le=1000, description="With the evidence target: SFT loss weight of the completion's first "
+                                        "<think> token, which alone tells Fake (an artifact's <type>) from Real (a "
+                                        "normal segment's <t>); 1 = every completion token counts the same.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training and inference dtype.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (large models).")
     vision_pretrain: bool = Field(True, description="Run the pretrain stage (vision tower on the zoo's artifact masks) "
@@ -169,6 +182,9 @@ class ModelProfile(_Strict):
     def _pixels(self):
         if self.min_pixels > self.max_pixels:
             raise ValueError(f"min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
+        if self.decision_weight != 1 and self.sft_target != "evidence":
+            raise ValueError("decision_weight needs sft_target: evidence (an explanation's first token is prose, "
+                             "not the decision); set it to 1 or change the target")
         return self
 
 
@@ -195,6 +211,8 @@ class PretrainParams(_Strict):
     max_steps: int = Field(2600, ge=1, description="Optimizer steps (the stage's length; about 0.22 s each on 2 cores).")
     batch_pairs: int = Field(8, ge=1, description="Real/fake pairs per batch (both members of a pair in one batch).")
     lr: float = Field(3e-4, gt=0, description="AdamW learning rate (1e-3 learned less in the research runs).")
+    decay_fraction: float = Field(0.3, ge=0, le=1, description="Share of the last steps over which the learning "
+                                                               "rate falls linearly to zero (0 = constant).")
     grad_clip: float = Field(1.0, gt=0, description="Gradient-norm clip.")
     pos_weight: float = Field(3.0, gt=0, description="Weight of artifact tokens in the token loss (they are rare).")
     token_threshold: float = Field(0.02, ge=0, lt=1, description="A token is an artifact token when more than this "

@@ -517,8 +517,40 @@ def render(answer: str, parts: Sequence[str | Evidence], *, style: str = "skyra"
     return f"<think>{body}</think>\n<conclusion>{ans.lower()}</conclusion>"
 
 
-def system_prompt(taxonomy=None) -> str:
-    """The instructions that teach a model (teacher or detector) this grammar and the taxonomy."""
+def condense(text: str) -> str:
+    """The same output with the prose dropped: its evidence, in order, then its answer.
+
+    This is the target for a model too small to learn free prose in minutes (the tiny profile):
+    still the grammar, still grounded, and its first token already says whether any artifact
+    (``<type>``) was found. Refuses a text with no answer, since there would be nothing to condense.
+
+    >>> condense('<think>The cup <type>Shape Distortion</type> in <t>[0.5, 1]</t> at '
+    ...          '<bbox>[0.1, 0.2, 0.3, 0.4]</bbox> bends.</think><answer>Fake</answer>')
+    '<think><type>Shape Distortion</type> in <t>[0.50, 1.00]</t> at <bbox>[0.10, 0.20, 0.30, 0.40]</bbox></think>\\n<answer>Fake</answer>'
+    >>> condense('<think>Steady motion in <t>[0, 1]</t>.</think><answer>Real</answer>')
+    '<think><t>[0.00, 1.00]</t></think>\\n<answer>Real</answer>'
+    """
+    parsed = parse(text)
+    if parsed.answer is None:
+        raise ValueError(f"cannot condense an output without one readable answer: {_short(text)!r}")
+    return render(parsed.answer, list(parsed.evidence), style=parsed.style or "skyra")
+
+
+COMPACT_SYSTEM_PROMPT = (
+    "You detect AI-generated videos. Answer <think>evidence</think><answer>Real or Fake</answer>. "
+    "Evidence: <type>ARTIFACT TYPE</type> in <t>[start, end]</t> at <bbox>[x1, y1, x2, y2]</bbox> "
+    "(seconds; box corners as fractions of the frame); a real video's normal segments have no <type>.")
+
+
+def system_prompt(taxonomy=None, *, compact: bool = False) -> str:
+    """The instructions that teach a model (teacher or detector) this grammar and the taxonomy.
+
+    ``compact`` gives the format alone, in two sentences (:data:`COMPACT_SYSTEM_PROMPT`): for a model
+    trained from scratch, which cannot read instructions and learns to look at the frames far
+    slower behind hundreds of tokens of them.
+    """
+    if compact:
+        return COMPACT_SYSTEM_PROMPT
     tax = taxonomy if taxonomy is not None else _default_taxonomy()
     groups: dict[str, dict[str, list[str]]] = {}
     for l3, (l1, l2) in tax.l3_to_path.items():

@@ -91,13 +91,14 @@ def clip_images(clip: ClipFrames, frame_pairs: bool) -> tuple[list[np.ndarray], 
     return pairs, clip.timestamps[:-1]
 
 
-def detector_messages(timestamps: Sequence[float], *, taxonomy=None,
+def detector_messages(timestamps: Sequence[float], *, taxonomy=None, compact: bool = False,
                       instruction: str = DETECT_INSTRUCTION) -> list[dict]:
-    """Chat prompt for one clip: the grammar's system prompt, then ``[T=x.xxs]`` + an image
-    placeholder per image (TRL and the processor fill the placeholders in order)."""
+    """Chat prompt for one clip: the grammar's system prompt (``compact``: its two-sentence form),
+    then ``[T=x.xxs]`` + an image placeholder per image (TRL and the processor fill the placeholders
+    in order)."""
     content: list[dict] = [{"type": "text", "text": instruction}]
     for t in timestamps:
         content.append({"type": "text", "text": f"[T={t:.2f}s]"})
         content.append({"type": "image"})
-    return [{"role": "system", "content": [{"type": "text", "text": grammar.system_prompt(taxonomy)}]},
+    return [{"role": "system", "content": [{"type": "text", "text": grammar.system_prompt(taxonomy, compact=compact)}]},
             {"role": "user", "content": content}]

@@ -228,6 +228,18 @@ def _clip_scores(visual, head, data: PretrainData, rows: np.ndarray, image_mean,
     return torch.cat(out).numpy()
 
 
+def lr_factor(step: int, max_steps: int, decay_fraction: float) -> float:
+    """Learning-rate multiplier at ``step``: 1, then linearly to 0 over the last ``decay_fraction``.
+
+    >>> [lr_factor(s, 10, 0.5) for s in (0, 4, 5, 7, 9)]
+    [1.0, 1.0, 1.0, 0.6, 0.2]
+    >>> lr_factor(9, 10, 0.0)
+    1.0
+    """
+    decay_steps = round(max_steps * decay_fraction)
+    return min(1.0, (max_steps - step) / decay_steps) if decay_steps else 1.0
+
+
 def run_pretrain(base_dir: str | Path, data: PretrainData, params: PretrainParams, profile: ModelProfile,
                  out_dir: str | Path, checkpoint_dir: str | Path, metrics_dir: str | Path, *, seed: int = 0,
                  store=None, store_prefix: str | None = None, progress: bool = True) -> dict:
@@ -293,6 +305,8 @@ def run_pretrain(base_dir: str | Path, data: PretrainData, params: PretrainParam
                                                         pos_weight=pos_weight)
         clip_loss = F.binary_cross_entropy_with_logits(logits.max(dim=1).values, torch.from_numpy(labels).float())
         loss = token_loss + clip_loss
+        for group in optimizer.param_groups:
+            group["lr"] = params.lr * lr_factor(step, params.max_steps, params.decay_fraction)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, params.grad_clip)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vigil.core import grammar
 from vigil.models.compat import ensure_transformers_compat
 from vigil.models.inputs import clip_images, detector_messages, load_clip
 from vigil.params import GrpoParams, ModelProfile, SftParams
@@ -38,14 +39,20 @@ def clip_example(sample: TrainingSample, prepared_dir: str | Path, profile: Mode
 
     clip = load_clip(Path(prepared_dir) / sample.frames_dir, profile.max_frames)
     images, stamps = clip_images(clip, profile.frame_pairs)
-    return {"prompt": detector_messages(stamps), "images": [Image.fromarray(im) for im in images]}
+    return {"prompt": detector_messages(stamps, compact=profile.system_prompt == "compact"), "images": [Image.fromarray(im) for im in images]}
+
+
+def completion_target(sample: TrainingSample, profile: ModelProfile) -> str:
+    """The SFT completion for ``sample``: its explanation, or only its evidence (``profile.sft_target``)."""
+    return sample.target if profile.sft_target == "explanation" else grammar.condense(sample.target)
 
 
 def sft_dataset(samples: list[TrainingSample], prepared_dir: str | Path, profile: ModelProfile):
     from datasets import Dataset
 
     rows = [clip_example(s, prepared_dir, profile)
-            | {"completion": [{"role": "assistant", "content": [{"type": "text", "text": s.target}]}]}
+            | {"completion": [{"role": "assistant", "content": [{"type": "text",
+                                                                 "text": completion_target(s, profile)}]}]}
             for s in samples]
     return Dataset.from_list(rows)
 
@@ -56,6 +63,35 @@ def grpo_dataset(samples: list[TrainingSample], prepared_dir: str | Path, profil
     rows = [clip_example(s, prepared_dir, profile)
             | {"label": s.label, "truth": s.truth or [], "duration_s": s.duration_s or 0.0} for s in samples]
     return Dataset.from_list(rows)
+
+
+def decision_offset(tokenizer) -> int:
+    """Tokens from the completion's start to the one that tells a condensed Fake from a Real."""
+    fake, real = (tokenizer(grammar.condense(grammar.render(answer, [ev])), add_special_tokens=False).input_ids
+                  for answer, ev in (("Fake", grammar.Evidence("Shape Distortion", (0, 1), (0, 0, 1, 1))),
+                                     ("Real", grammar.Evidence(None, (0, 1), (0, 0, 1, 1)))))
+    return next(i for i, (a, b) in enumerate(zip(fake, real)) if a != b)
+
+
+def decision_weighted_loss(weight: float, offset: int):
+    """Token-mean cross-entropy over the completion, where the token ``offset`` places into it counts
+    ``weight`` times: the verdict is one token among ~100 hard-to-predict numbers, and would
+    otherwise get a hundredth of the gradient (TRL ``compute_loss_func``)."""
+    import torch
+    import torch.nn.functional as F
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        targets = labels[:, 1:]
+        mask = (targets != -100).float()
+        token_loss = F.cross_entropy(outputs.logits[:, :-1].float().transpose(1, 2), targets.clamp(min=0),
+                                     reduction="none")
+        weights = mask.clone()
+        rows = torch.arange(len(mask), device=mask.device)
+        decision = (mask.argmax(dim=1) + offset).clamp(max=mask.shape[1] - 1)
+        weights[rows, decision] = mask[rows, decision] * weight
+        return (token_loss * weights).sum() / weights.sum().clamp(min=1)
+
+    return loss
 
 
 # ----------------------------------------------------------------------------------- callbacks
@@ -164,14 +200,17 @@ def run_sft(init_dir: str | Path, prepared_dir: str | Path, samples: list[Traini
     dataset = sft_dataset(samples, prepared_dir, profile)
     checkpoint_dir = Path(checkpoint_dir)
     run_key = fingerprint("sft", params.model_dump(mode="json"), profile.model_dump(mode="json"), seed,
-                          [s.sample_id for s in samples], [s.target for s in samples], _model_identity(init_dir))
+                          [s.sample_id for s in samples], [completion_target(s, profile) for s in samples],
+                          _model_identity(init_dir))
     last = _resume_point(checkpoint_dir, run_key)
     metric_log = MetricLog(Path(metrics_dir) / "sft_log.csv", resume_from_step=_start_step(last))
     config = SFTConfig(**_common_args(params, profile, checkpoint_dir, seed, progress),
                        per_device_train_batch_size=params.batch_size, warmup_steps=params.warmup_ratio,
                        lr_scheduler_type="cosine", completion_only_loss=True, max_length=None)
+    weighted = profile.decision_weight != 1
+    loss = decision_weighted_loss(profile.decision_weight, decision_offset(processor.tokenizer)) if weighted else None
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor,
-                         peft_config=lora_config(profile),
+                         peft_config=lora_config(profile), compute_loss_func=loss,
                          callbacks=[_callback(metric_log, store, store_prefix, checkpoint_dir)])
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
@@ -203,7 +242,7 @@ def run_grpo(init_dir: str | Path, prepared_dir: str | Path, samples: list[Train
     from vigil.models.profile import load_for_training, lora_config
     names = sorted(params.rewards)
     model, processor = load_for_training(init_dir, profile)
-    _warn_if_cut(processor, samples, params.max_completion_length)
+    _warn_if_cut(processor, [completion_target(s, profile) for s in samples], params.max_completion_length)
     dataset = grpo_dataset(samples, prepared_dir, profile)
     checkpoint_dir = Path(checkpoint_dir)
     run_key = fingerprint("grpo", params.model_dump(mode="json"), profile.model_dump(mode="json"), seed,
@@ -230,10 +269,10 @@ def run_grpo(init_dir: str | Path, prepared_dir: str | Path, samples: list[Train
     return metrics
 
 
-def _warn_if_cut(processor, samples: list[TrainingSample], max_tokens: int) -> None:
-    """A completion cut before ``</answer>`` is broken format (reward 0): say so when the training
-    explanations would not fit."""
-    lengths = sorted(len(processor.tokenizer(s.target).input_ids) for s in samples)
+def _warn_if_cut(processor, targets: list[str], max_tokens: int) -> None:
+    """A completion cut before ``</answer>`` is broken format (reward 0): say so when the SFT targets
+    would not fit."""
+    lengths = sorted(len(processor.tokenizer(t).input_ids) for t in targets)
     if lengths and lengths[len(lengths) // 2] > max_tokens:
         log.warning("train.grpo.max_completion_length %d is shorter than half the training explanations "
                     "(median %d tokens): most completions will be cut and score 0; raise it", max_tokens,
