@@ -283,28 +283,19 @@ def test_decision_offset_points_at_the_token_that_tells_fake_from_real(tiny_mode
     assert fake_ids[:offset] == real_ids[:offset] and fake_ids[offset] != real_ids[offset]
 
 
-def test_decision_weighted_loss_counts_the_decision_token_weight_times():
+def test_decision_weights_weigh_the_token_offset_places_into_each_completion():
     import torch
-    import torch.nn.functional as F
-    from types import SimpleNamespace
 
-    from vigil.train.trl_stages import decision_weighted_loss
+    from vigil.train.trl_stages import decision_weights
 
-    torch.manual_seed(0)
-    # given two rows whose completions start at different places (prompt and padding are -100)
-    logits = torch.randn(2, 7, 11)
-    labels = torch.tensor([[-100, -100, 3, 4, 5, 6, -100], [-100, 1, 2, 3, 4, -100, -100]])
-    outputs = SimpleNamespace(logits=logits)
-    per_token = F.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:].clamp(min=0), reduction="none")
-    mask = labels[:, 1:] != -100
-    # when the weight is 1 it is the plain token mean over the completions
-    plain = decision_weighted_loss(1.0, 1)(outputs, labels)
-    assert torch.isclose(plain, per_token[mask].mean())
-    # when the token one place into each completion weighs 5, it counts five times
-    weighted = decision_weighted_loss(5.0, 1)(outputs, labels)
-    decision = per_token[0, 2] + per_token[1, 1]
-    expected = (per_token[mask].sum() + 4 * decision) / (mask.sum() + 8)
-    assert torch.isclose(weighted, expected)
+    # given two rows whose completions start at different places (prompt and padding are masked out)
+    mask = torch.tensor([[0, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    # when the token one place into each completion weighs 5
+    weights = decision_weights(mask, 1, 5.0)
+    # then it counts five times, every other completion token once, and masked tokens (and a row
+    # with no completion at all) not at all
+    assert weights.tolist() == [[0, 1, 5, 1, 1, 0], [1, 5, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0]]
+    assert decision_weights(mask, 1, 1.0).tolist() == mask.float().tolist()
 
 
 def test_decision_weight_needs_the_evidence_target():

@@ -73,25 +73,44 @@ def decision_offset(tokenizer) -> int:
     return next(i for i, (a, b) in enumerate(zip(fake, real)) if a != b)
 
 
-def decision_weighted_loss(weight: float, offset: int):
-    """Token-mean cross-entropy over the completion, where the token ``offset`` places into it counts
-    ``weight`` times: the verdict is one token among ~100 hard-to-predict numbers, and would
-    otherwise get a hundredth of the gradient (TRL ``compute_loss_func``)."""
+def decision_weights(label_mask, offset: int, weight: float):
+    """Per-token loss weights: 1 on completion tokens (``label_mask``, shape (batch, tokens)), and
+    ``weight`` on the token ``offset`` places into each row's completion."""
     import torch
-    import torch.nn.functional as F
 
-    def loss(outputs, labels, num_items_in_batch=None):
-        targets = labels[:, 1:]
-        mask = (targets != -100).float()
-        token_loss = F.cross_entropy(outputs.logits[:, :-1].float().transpose(1, 2), targets.clamp(min=0),
-                                     reduction="none")
-        weights = mask.clone()
-        rows = torch.arange(len(mask), device=mask.device)
-        decision = (mask.argmax(dim=1) + offset).clamp(max=mask.shape[1] - 1)
-        weights[rows, decision] = mask[rows, decision] * weight
-        return (token_loss * weights).sum() / weights.sum().clamp(min=1)
+    weights = label_mask.float()
+    rows = torch.arange(len(weights), device=weights.device)
+    decision = (weights.argmax(dim=1) + offset).clamp(max=weights.shape[1] - 1)
+    weights[rows, decision] = weights[rows, decision] * weight
+    return weights
 
-    return loss
+
+def _decision_weighted_trainer(weight: float, offset: int):
+    """TRL's SFTTrainer with one change: the token that decides Fake or Real weighs ``weight`` tokens.
+
+    In a condensed target the verdict is one token among ~100 hard-to-predict digits, so a plain token
+    mean gives it a hundredth of the gradient. TRL's own forward (the fused LM head: per-token
+    log-probabilities, no full logits) is reused; the metrics are logged as TRL logs them.
+    """
+    from trl import SFTTrainer
+
+    class DecisionWeightedSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            mode = "train" if model.training else "eval"
+            inputs["use_cache"] = False
+            outputs = model(**inputs, fused_lm_head=True)
+            weights = decision_weights(outputs.label_mask, offset, weight)
+            loss = -(outputs.log_probs * weights).sum() / weights.sum().clamp(min=1)
+            gather = self.accelerator.gather_for_metrics
+            valid = gather(outputs.label_mask.sum()).sum().clamp(min=1)
+            self._metrics[mode]["entropy"].append((gather(outputs.entropy.detach().sum()).sum() / valid).item())
+            self._metrics[mode]["mean_token_accuracy"].append((gather(outputs.is_top1.sum()).sum() / valid).item())
+            if mode == "train":
+                self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item()
+                self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return (loss, outputs) if return_outputs else loss
+
+    return DecisionWeightedSFTTrainer
 
 
 # ----------------------------------------------------------------------------------- callbacks
@@ -207,11 +226,11 @@ def run_sft(init_dir: str | Path, prepared_dir: str | Path, samples: list[Traini
     config = SFTConfig(**_common_args(params, profile, checkpoint_dir, seed, progress),
                        per_device_train_batch_size=params.batch_size, warmup_steps=params.warmup_ratio,
                        lr_scheduler_type="cosine", completion_only_loss=True, max_length=None)
-    weighted = profile.decision_weight != 1
-    loss = decision_weighted_loss(profile.decision_weight, decision_offset(processor.tokenizer)) if weighted else None
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=processor,
-                         peft_config=lora_config(profile), compute_loss_func=loss,
-                         callbacks=[_callback(metric_log, store, store_prefix, checkpoint_dir)])
+    trainer_class = (SFTTrainer if profile.decision_weight == 1 else
+                     _decision_weighted_trainer(profile.decision_weight, decision_offset(processor.tokenizer)))
+    trainer = trainer_class(model=model, args=config, train_dataset=dataset, processing_class=processor,
+                            peft_config=lora_config(profile),
+                            callbacks=[_callback(metric_log, store, store_prefix, checkpoint_dir)])
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     metrics = _summary(result, started, _start_step(last), params)
