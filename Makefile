@@ -20,6 +20,8 @@ bench: bootstrap
 	$(PY) benchmarks/frame_sampling.py
 	$(PY) benchmarks/crawl_ingest.py
 	$(PY) benchmarks/dvc_push.py
+	$(PY) benchmarks/tiny_learning.py --baseline --workdir benchmarks/.work/tiny
+	$(PY) benchmarks/train_speed.py --project benchmarks/.work/tiny/project
 
 ## lock: refresh constraints.txt from the current venv
 lock:

@@ -85,3 +85,16 @@ def test_detector_prompt_interleaves_timestamps_and_images():
     assert messages[0]["role"] == "system" and "<answer>" in messages[0]["content"][0]["text"]
     user = messages[1]["content"]
     assert [c.get("text", "IMG") for c in user[1:]] == ["[T=0.00s]", "IMG", "[T=0.25s]", "IMG"]
+
+
+def test_compact_prompt_keeps_the_format_and_drops_the_taxonomy():
+    from vigil.core import grammar
+
+    full = detector_messages([0.0], system_prompt="full")[0]["content"][0]["text"]
+    compact = detector_messages([0.0], system_prompt="compact")[0]["content"][0]["text"]
+    # the compact form still names every tag of the grammar, but not the artifact list
+    assert compact == grammar.COMPACT_SYSTEM_PROMPT and len(compact) * 4 < len(full)
+    assert all(tag in compact for tag in ("<think>", "<answer>", "<type>", "<t>", "<bbox>"))
+    assert "Shape Distortion" in full and "Shape Distortion" not in compact
+    with pytest.raises(ValueError, match="'full' or 'compact'"):
+        detector_messages([0.0], system_prompt="short")

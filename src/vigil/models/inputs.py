@@ -91,14 +91,16 @@ def clip_images(clip: ClipFrames, frame_pairs: bool) -> tuple[list[np.ndarray], 
     return pairs, clip.timestamps[:-1]
 
 
-def detector_messages(timestamps: Sequence[float], *, taxonomy=None, compact: bool = False,
+def detector_messages(timestamps: Sequence[float], *, system_prompt: str = "full", taxonomy=None,
                       instruction: str = DETECT_INSTRUCTION) -> list[dict]:
-    """Chat prompt for one clip: the grammar's system prompt (``compact``: its two-sentence form),
-    then ``[T=x.xxs]`` + an image placeholder per image (TRL and the processor fill the placeholders
-    in order)."""
+    """Chat prompt for one clip: the grammar's system prompt (``full``, or ``compact``: its
+    two-sentence form; a profile's ``system_prompt``), then ``[T=x.xxs]`` + an image placeholder per
+    image (TRL and the processor fill the placeholders in order)."""
+    if system_prompt not in ("full", "compact"):
+        raise ValueError(f"system_prompt must be 'full' or 'compact', got {system_prompt!r}")
     content: list[dict] = [{"type": "text", "text": instruction}]
     for t in timestamps:
         content.append({"type": "text", "text": f"[T={t:.2f}s]"})
         content.append({"type": "image"})
-    return [{"role": "system", "content": [{"type": "text", "text": grammar.system_prompt(taxonomy, compact=compact)}]},
+    return [{"role": "system", "content": [{"type": "text", "text": grammar.system_prompt(taxonomy, compact=system_prompt == "compact")}]},
             {"role": "user", "content": content}]

@@ -50,8 +50,8 @@ def generate_answers(model_dir: str | Path, clips: PretrainData, profile: ModelP
         prompts, images = [], []
         for r in rows:
             imgs, ts = clip_images(ClipFrames(clips.frames[r], stamps), profile.frame_pairs)
-            messages = detector_messages(ts, compact=profile.system_prompt == "compact")
-            prompts.append(processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+            prompts.append(processor.apply_chat_template(detector_messages(ts, system_prompt=profile.system_prompt),
+                                                         add_generation_prompt=True, tokenize=False))
             images.append([Image.fromarray(im) for im in imgs])
         inputs = processor(text=prompts, images=images, padding=True, padding_side="left", return_tensors="pt")
         with torch.no_grad():

@@ -39,7 +39,8 @@ def clip_example(sample: TrainingSample, prepared_dir: str | Path, profile: Mode
 
     clip = load_clip(Path(prepared_dir) / sample.frames_dir, profile.max_frames)
     images, stamps = clip_images(clip, profile.frame_pairs)
-    return {"prompt": detector_messages(stamps, compact=profile.system_prompt == "compact"), "images": [Image.fromarray(im) for im in images]}
+    return {"prompt": detector_messages(stamps, system_prompt=profile.system_prompt),
+            "images": [Image.fromarray(im) for im in images]}
 
 
 def completion_target(sample: TrainingSample, profile: ModelProfile) -> str:
