@@ -48,13 +48,13 @@ def completion_target(sample: TrainingSample, profile: ModelProfile) -> str:
     return sample.target if profile.sft_target == "explanation" else grammar.condense(sample.target)
 
 
-def sft_dataset(samples: list[TrainingSample], prepared_dir: str | Path, profile: ModelProfile):
+def sft_dataset(samples: list[TrainingSample], targets: list[str], prepared_dir: str | Path, profile: ModelProfile):
+    """Prompt-completion rows: each sample's prompt and images, and its target (:func:`completion_target`)."""
     from datasets import Dataset
 
     rows = [clip_example(s, prepared_dir, profile)
-            | {"completion": [{"role": "assistant", "content": [{"type": "text",
-                                                                 "text": completion_target(s, profile)}]}]}
-            for s in samples]
+            | {"completion": [{"role": "assistant", "content": [{"type": "text", "text": target}]}]}
+            for s, target in zip(samples, targets, strict=True)]
     return Dataset.from_list(rows)
 
 
@@ -68,7 +68,7 @@ def grpo_dataset(samples: list[TrainingSample], prepared_dir: str | Path, profil
 
 def decision_offset(tokenizer) -> int:
     """Tokens from the completion's start to the one that tells a condensed Fake from a Real."""
-    fake, real = (tokenizer(grammar.condense(grammar.render(answer, [ev])), add_special_tokens=False).input_ids
+    fake, real = (tokenizer(grammar.render(answer, [ev]), add_special_tokens=False).input_ids
                   for answer, ev in (("Fake", grammar.Evidence("Shape Distortion", (0, 1), (0, 0, 1, 1))),
                                      ("Real", grammar.Evidence(None, (0, 1), (0, 0, 1, 1)))))
     return next(i for i, (a, b) in enumerate(zip(fake, real)) if a != b)
@@ -217,11 +217,11 @@ def run_sft(init_dir: str | Path, prepared_dir: str | Path, samples: list[Traini
     from vigil.models.profile import load_for_training, lora_config
 
     model, processor = load_for_training(init_dir, profile)
-    dataset = sft_dataset(samples, prepared_dir, profile)
+    targets = [completion_target(s, profile) for s in samples]
+    dataset = sft_dataset(samples, targets, prepared_dir, profile)
     checkpoint_dir = Path(checkpoint_dir)
     run_key = fingerprint("sft", params.model_dump(mode="json"), profile.model_dump(mode="json"), seed,
-                          [s.sample_id for s in samples], [completion_target(s, profile) for s in samples],
-                          _model_identity(init_dir))
+                          [s.sample_id for s in samples], targets, _model_identity(init_dir))
     last = _resume_point(checkpoint_dir, run_key)
     metric_log = MetricLog(Path(metrics_dir) / "sft_log.csv", resume_from_step=_start_step(last))
     config = SFTConfig(**_common_args(params, profile, checkpoint_dir, seed, progress),
