@@ -13,6 +13,7 @@ run: bootstrap
 
 ## test: the whole test suite
 test: bootstrap
+	@bash scripts/browser.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: the benchmarks under benchmarks/ (results in benchmarks/results/*.json)

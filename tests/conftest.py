@@ -45,3 +45,11 @@ def tiny_model_dir(tmp_path_factory):
     from vigil.models.tiny import TinyModelConfig, build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", TinyModelConfig(seed=0))
+
+
+@pytest.fixture(scope="session")
+def labelled_workspace(tmp_path_factory):
+    """A workspace with a labelled version (12 clips: 1 pair per generator), built once; copy it before writing."""
+    from tests.workspaces import build_labelled_workspace
+
+    return build_labelled_workspace(tmp_path_factory.mktemp("labelled-ws"))

@@ -15,33 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.workspaces import REPO, small_doc  # the labelled_workspace fixture is in conftest
 from vigil.params import parse_params
 
-REPO = Path(__file__).resolve().parents[1]
 VIGIL = [sys.executable, "-m", "vigil.cli"]
-
-# Small but real: every stage runs its true code path for a few steps.
-SMALL = {
-    "zoo": {"pairs_per_generator": 1},
-    "train": {
-        "pretrain": {"pairs_per_generator": [2, 1], "max_steps": 4, "batch_pairs": 2, "checkpoint_every": 2,
-                     "log_every": 1, "render_workers": 1},
-        "sft": {"max_steps": 4, "batch_size": 4, "checkpoint_every": 2, "log_every": 1},
-        "grpo": {"max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 12,
-                 "checkpoint_every": 1, "log_every": 1},
-        "heldout": {"pairs_per_generator": 1, "max_new_tokens": 12, "batch_size": 12},
-    },
-}
-
-
-def small_doc(**train_overrides) -> dict:
-    doc = yaml.safe_load((REPO / "params.yaml").read_text())
-    doc["zoo"].update(SMALL["zoo"])
-    for stage, values in SMALL["train"].items():
-        doc["train"][stage].update(values)
-    for stage, values in train_overrides.items():
-        doc["train"][stage].update(values)
-    return doc
 
 
 def test_pretrain_steps_change_the_tower_and_a_rerun_resumes(tmp_path):
@@ -85,24 +62,6 @@ def _csv(path):
 
     with open(path) as fh:
         return list(csv.DictReader(fh))
-
-
-@pytest.fixture(scope="module")
-def labelled_workspace(tmp_path_factory) -> Path:
-    """A workspace with a labelled version (12 clips: 1 pair per generator), built once."""
-    from vigil.io.store import LocalStore
-    from vigil.jobs.annotate import annotate
-    from vigil.jobs.crawl import resolved_sources, run_crawl
-    from vigil.jobs.ingest import ingest
-
-    root = tmp_path_factory.mktemp("train-ws")
-    store = LocalStore(root / "store")
-    p = parse_params(small_doc())
-    with resolved_sources(p, root) as sources:
-        run_crawl(store, root, p, sources)
-    assert ingest(store, root, p).status == "published"
-    assert annotate(store, root, p).status == "published"
-    return root
 
 
 def _project(tmp_path: Path, doc: dict) -> Path:

@@ -20,7 +20,7 @@ from vigil.settings import ConfigError
 
 app = typer.Typer(
     help="Vigil keeps an explainable detector of AI-generated video current: crawl, ingest, "
-         "validate, version and annotate data (more stages arrive with each release).",
+         "validate, version and annotate data, train a candidate, evaluate and gate it against the champion.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
@@ -60,9 +60,10 @@ def friendly_errors(fn: Callable) -> Callable:
         except Exception as exc:
             # imported here, not at decoration: every command would otherwise load pandas and DVC's adapter
             from vigil.io.registry import RegistryError
+            from vigil.jobs.evaluate import EvaluateError
             from vigil.jobs.train import TrainError
 
-            if not isinstance(exc, (TrainError, RegistryError)):
+            if not isinstance(exc, (TrainError, RegistryError, EvaluateError)):
                 raise
             console.print(f"[red]error[/red]: {exc}")
             raise typer.Exit(4) from None
@@ -95,14 +96,17 @@ def _setup_logging(level: str) -> None:
 @app.command()
 @friendly_errors
 def run(params_file: ParamsOption = None,
-        train: Annotated[bool, typer.Option(help="Train and register a candidate after the data plane.")] = True
+        train: Annotated[bool, typer.Option(help="Train and register a candidate after the data plane.")] = True,
+        gate: Annotated[bool, typer.Option(help="Gate the candidate against the champion after training.")] = True
         ) -> None:
-    """The main job: crawl, ingest, validate, version, annotate, then train a candidate model.
+    """The main job: crawl, ingest, validate, version, annotate, train a candidate, gate it.
 
     Runs the data-plane Prefect flow (crawl → ingest → annotate) on the configured sources, by
     default the built-in zoo gallery, then the train flow (`dvc repro`: prepare → pretrain → SFT →
-    GRPO → held-out check) on the new labelled version, and registers the candidate. Prints where
-    to look: version tags, registry, store, Data Docs, annotator quality, ledger, the candidate.
+    GRPO → held-out check) on the new labelled version and registers the candidate, then the
+    evaluate flow: candidate vs champion on the fixed set and the recent slice, the gate's rules,
+    the decision (store + ledger) and its report. A passing candidate becomes the champion. Ends
+    with the verdict and the report's path; exits 1 when the gate refuses the candidate.
     """
     from vigil.jobs.runtime import configure_prefect, load_runtime
 
@@ -117,8 +121,14 @@ def run(params_file: ParamsOption = None,
         from flows.train import train_flow
 
         result["train"] = train_flow(str(params_file) if params_file else None)
+        if gate:
+            from flows.evaluate import evaluate_flow
+
+            result["gate"] = evaluate_flow(result["train"]["version_id"], str(params_file) if params_file else None)
     _print_summary(rt, result)
-    if rejected:
+    if result.get("gate"):
+        _print_gate(result["gate"])
+    if rejected or (result.get("gate") and result["gate"]["decision"]["verdict"] != "pass"):
         raise typer.Exit(1)
 
 
@@ -461,6 +471,106 @@ def train_stage(stage: Annotated[str, typer.Argument(help="prepare, pretrain, sf
     _setup_logging(rt.settings.log_level)
     result = run_stage(rt, stage, progress=progress)
     out.print(json.dumps(result, indent=2, default=str))
+
+
+# ------------------------------------------------------------------------------- evaluate, gate
+def _print_gate(result: dict) -> None:
+    decision = result["decision"]
+    verdict = decision["verdict"].upper()
+    colour = "green" if verdict == "PASS" else "red"
+    rules = [r for r in decision["rules"] if r["passed"] is not None]
+    out.print(f"[bold {colour}]gate: {verdict}[/bold {colour}] {decision['candidate']} vs "
+              f"{decision['champion'] or 'no champion (minimum levels only)'}: "
+              f"{sum(r['passed'] for r in rules)}/{len(rules)} rules pass ({decision['decision_id']})")
+    for rule in decision["rules"]:
+        if rule["passed"] is False:
+            out.print(f"  [red]failed[/red] {rule['name']}: {rule['detail']}")
+    for note in decision["notes"]:
+        out.print(f"  note: {note}")
+    if result.get("promoted"):
+        out.print(f"  {decision['candidate']} is now the champion")
+    out.print(f"report: {result['report_html']}")
+    out.print(f"        {result['report_md']}")
+    out.print(f"compare: {result['metrics_diff']}")
+
+
+@app.command()
+@friendly_errors
+def evaluate(model: Annotated[str, typer.Argument(help="A model version (mv-…), 'champion', or a model folder.")],
+             dataset: Annotated[str, typer.Argument(
+                 help="'fixed' (train.heldout's zoo clips), 'zoo:SEED', 'latest' or a version such as ds-0002 "
+                      "(its evaluate.recent_split; ds-0002:val for another split), or an evaluation-set folder.")],
+             params_file: ParamsOption = None,
+             server: Annotated[Optional[str], typer.Option(
+                 help="Answer through this OpenAI-compatible server (e.g. http://127.0.0.1:8000) instead of "
+                      "loading the model here.")] = None,
+             served_model: Annotated[Optional[str], typer.Option(help="Model name the server knows (default: MODEL).")] = None,
+             ) -> None:
+    """Run a model on an evaluation set; write predictions (Skyra's layout) and metrics.
+
+    Predictions are a JSON list with Skyra's fields (video_id as generator/base_id, aigc_model_name,
+    gt, answer, response) plus the parsed evidence, the fake probability and the latency, so Skyra's
+    evaluator scores them unchanged. Metrics: Skyra's paired per-generator protocol, Ivy-Fake's
+    accuracy and macro-F1, AP/ROC-AUC/ECE from the fake probability, FPR on reals, format
+    compliance, grounding (IoU, type accuracy, J&F where masks exist), ROUGE-L, latency, slices.
+    """
+    from vigil.jobs.evaluate import evaluate as run_evaluation
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(params_file)
+    _setup_logging(rt.settings.log_level)
+    with progress_bar("evaluate") as report:
+        result = run_evaluation(rt, model, dataset, server=server, served_model=served_model,
+                                progress=lambda event, done, total: report(event, done, total))
+    m = result.metrics
+    table = Table(title=f"{result.model} on {result.evalset.evalset_id} ({len(result.evalset.clips)} clips)",
+                  show_header=False)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    skyra = m["skyra"]
+    table.add_row("paired balanced accuracy", f"{skyra['paired_balanced_accuracy']} (mean of {skyra['generators']} generators)")
+    for g, row in skyra["per_generator"].items():
+        table.add_row(f"  {g}", f"pBA {row['paired_balanced_accuracy']}, fake recall {row['fake_recall']}, "
+                                f"F1 {row['f1']} ({row['pairs']} pairs)")
+    for key in ("accuracy", "macro_f1", "fpr_real", "format_compliance", "ap", "roc_auc", "ece", "rouge_l"):
+        table.add_row(key, str(m.get(key)))
+    table.add_row("unparsable", str(m["unparsable"]))
+    if m.get("grounding"):
+        g = m["grounding"]
+        table.add_row("grounding", f"tIoU {g['temporal_iou']}, box IoU {g['box_iou']}, type accuracy {g['type_accuracy']}")
+    if m.get("masks"):
+        table.add_row("masks", f"J {m['masks']['j']}, F {m['masks']['f']}, J&F {m['masks']['j_and_f']}")
+    table.add_row("latency", f"p50 {m['latency']['p50_s']} s, p95 {m['latency']['p95_s']} s")
+    table.add_row("predictions", str(result.predictions_path))
+    table.add_row("metrics", str(result.metrics_path))
+    out.print(table)
+
+
+@app.command("gate")
+@friendly_errors
+def gate_command(candidate: Annotated[str, typer.Argument(help="Candidate model version (mv-…).")],
+                 params_file: ParamsOption = None,
+                 champion: Annotated[Optional[str], typer.Option(
+                     help="Compare with this version instead of the champion alias.")] = None,
+                 promote: Annotated[bool, typer.Option(
+                     help="On a pass, make the candidate the champion.")] = True) -> None:
+    """Gate a candidate against the champion (the evaluate flow); exits 1 when it is refused.
+
+    Both models answer the fixed evaluation set and the recent slice; params.yaml's gate rules are
+    judged on bootstrap intervals; the decision goes to the store and the ledger; the report is
+    written as HTML and Markdown.
+    """
+    from vigil.jobs.runtime import configure_prefect, load_runtime
+
+    rt = load_runtime(params_file)
+    configure_prefect(rt.settings)
+    _setup_logging(rt.settings.log_level)
+    from flows.evaluate import evaluate_flow
+
+    result = evaluate_flow(candidate, str(params_file) if params_file else None, champion, promote)
+    _print_gate(result)
+    if result["decision"]["verdict"] != "pass":
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------------------- flows

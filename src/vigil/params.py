@@ -276,6 +276,50 @@ class TrainParams(_Strict):
         return self
 
 
+GATE_METRICS = ("paired_balanced_accuracy", "fake_recall", "accuracy", "fpr_real", "format_compliance")
+
+
+class EvaluateParams(_Strict):
+    recent_split: Literal["train", "val", "test"] = Field(
+        "test", description="The fresh slice the gate adds to the fixed set: this split of the newest labelled version.")
+    batch_size: int = Field(32, ge=1, description="Clips per generation batch (offline evaluation).")
+    max_new_tokens: int = Field(384, ge=8, description="Longest generated answer, tokens.")
+    report_examples: int = Field(6, ge=0, description="Example explanations drawn on frames in the gate report.")
+
+
+class GateRules(_Strict):
+    min: dict[str, float] = Field({}, description=f"Metric -> minimum; the candidate's lower confidence bound must "
+                                                  f"reach it. Metrics: {', '.join(GATE_METRICS)}.")
+    max: dict[str, float] = Field({}, description="Metric -> maximum; the candidate's upper confidence bound must "
+                                                  "stay at or under it (e.g. fpr_real).")
+    max_generator_regression: float | None = Field(
+        None, ge=0, description="Against a champion: per generator, the lower bound of (candidate - champion) paired "
+                                "balanced accuracy must be at least minus this. null = rule off.")
+    min_improvement: float | None = Field(
+        None, description="Against a champion: the lower bound of (candidate - champion) on the primary metric must "
+                          "exceed this (0 = better beyond noise). null = rule off.")
+
+    @model_validator(mode="after")
+    def _known_metrics(self):
+        unknown = sorted((set(self.min) | set(self.max)) - set(GATE_METRICS))
+        if unknown:
+            raise ValueError(f"unknown gate metric(s) {', '.join(unknown)}; allowed: {', '.join(GATE_METRICS)}")
+        return self
+
+
+class GateParams(_Strict):
+    primary_metric: Literal["paired_balanced_accuracy", "fake_recall", "accuracy", "format_compliance"] = Field(
+        "paired_balanced_accuracy", description="What 'better' means for min_improvement.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided level of the bootstrap intervals.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples of the evaluation pairs.")
+    seed: int = Field(0, description="Seed of the bootstrap.")
+    fixed: GateRules = Field(GateRules(min={"paired_balanced_accuracy": 0.6, "format_compliance": 0.8},
+                                       max={"fpr_real": 0.4}, max_generator_regression=0.1, min_improvement=0.0),
+                             description="Rules on the fixed evaluation set (train.heldout's zoo clips).")
+    recent: GateRules = Field(GateRules(min={"paired_balanced_accuracy": 0.5}, max_generator_regression=0.25),
+                              description="Rules on the recent slice (small: looser bounds).")
+
+
 class Params(_Strict):
     zoo: ZooParams = ZooParams()
     crawl: CrawlParams = CrawlParams()
@@ -284,6 +328,8 @@ class Params(_Strict):
     annotate: AnnotateParams = AnnotateParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    gate: GateParams = GateParams()
 
     @model_validator(mode="after")
     def _heldout_is_held_out(self):

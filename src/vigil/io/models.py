@@ -55,3 +55,51 @@ def publish_model_version(store: ObjectStore, ledger: Ledger, model_dir: str | P
 
 def read_model_version(store: ObjectStore, version_id: str) -> ModelVersion:
     return ModelVersion.model_validate(store.get_json(record_key(version_id)))
+
+
+def fetch_model(store: ObjectStore, version: ModelVersion, dest: str | Path) -> Path:
+    """The version's model folder under ``dest`` (downloaded once; every file checked against its sha256)."""
+    dest = Path(dest)
+    done = dest / ".complete"
+    if done.is_file() and done.read_text() == sha256_json(version.files):
+        return dest
+    prefix = f"{MODELS_PREFIX}/{version.version_id}/files"
+    for name, digest in version.files.items():
+        target = dest / name
+        store.download(f"{prefix}/{name}", target)
+        if sha256_file(target) != digest:
+            target.unlink()
+            raise ValueError(f"{version.version_id}: {name} does not match its recorded sha256: the store copy is "
+                             "damaged; re-register the model")
+    done.write_text(sha256_json(version.files))
+    return dest
+
+
+# Aliases: which version holds a role now. The registry issue adds their full history and rollback; here
+# an alias is one record (and every change a ledger event, so the history is already auditable).
+
+def alias_key(alias: str) -> str:
+    return f"{MODELS_PREFIX}/aliases/{alias}.json"
+
+
+def read_alias(store: ObjectStore, alias: str) -> str | None:
+    """The version id an alias points at, or None when it is not set."""
+    key = alias_key(alias)
+    return str(store.get_json(key)["version_id"]) if store.exists(key) else None
+
+
+def set_alias(store: ObjectStore, ledger: Ledger, alias: str, version_id: str, *, reason: dict[str, Any]) -> None:
+    """Point ``alias`` at ``version_id`` (the previous holder and the reason go into the ledger)."""
+    previous = read_alias(store, alias)
+    store.put_json(alias_key(alias), {"alias": alias, "version_id": version_id, "previous": previous, **reason})
+    ledger.append(f"model.alias.{alias}", inputs={"previous": previous, **reason},
+                  outputs={"alias": alias, "model_version": version_id})
+    log.info("%s: %s -> %s", alias, previous, version_id)
+
+
+def record_gate(store: ObjectStore, version_id: str, decision: dict[str, Any]) -> ModelVersion:
+    """Attach a gate decision (its id, verdict, failed rules, record URI) to the version's record."""
+    version = read_model_version(store, version_id)
+    updated = version.model_copy(update={"gate": decision})
+    store.put_json(record_key(version_id), updated.model_dump(mode="json"))
+    return updated

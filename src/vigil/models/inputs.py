@@ -104,3 +104,32 @@ def detector_messages(timestamps: Sequence[float], *, system_prompt: str = "full
         content.append({"type": "image"})
     return [{"role": "system", "content": [{"type": "text", "text": grammar.system_prompt(taxonomy, compact=system_prompt == "compact")}]},
             {"role": "user", "content": content}]
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """An RGB array as a ``data:image/png;base64,…`` URI (what OpenAI-style chat requests carry)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def openai_messages(clip: ClipFrames, *, frame_pairs: bool, system_prompt: str = "full") -> list[dict]:
+    """The detector prompt for one clip as an OpenAI-style chat request (images inlined as data URIs):
+    the same messages as :func:`detector_messages`, for a server (vLLM, ``transformers serve``)."""
+    images, stamps = clip_images(clip, frame_pairs)
+    messages = detector_messages(stamps, system_prompt=system_prompt)
+    pending = iter(images)
+    for message in messages:
+        parts = []
+        for part in message["content"]:
+            if part["type"] == "image":
+                parts.append({"type": "image_url", "image_url": {"url": png_data_uri(next(pending))}})
+            else:
+                parts.append(part)
+        message["content"] = parts
+    return messages
