@@ -259,6 +259,8 @@ class TrainParams(_Strict):
     dataset: str = Field("latest", description="Labelled dataset version to train on (ds-NNNN), or 'latest'.")
     seed: int = Field(0, description="Seed of every stage (data order, initialisation, sampling).")
     threads: int | None = Field(None, ge=1, description="CPU threads for torch; null = torch's default.")
+    shuffle_labels: bool = Field(False, description="Negative control: SFT and GRPO see each clip with a random "
+                                                    "other clip's label and explanation (the gate must refuse the result).")
     pretrain: PretrainParams = PretrainParams()
     sft: SftParams = SftParams()
     grpo: GrpoParams = GrpoParams()

@@ -81,9 +81,12 @@ def run_stage(rt: Runtime, stage: str, project: str | Path = ".", *, progress: b
         return run_pretrain(base, data, train.pretrain, profile, p["pretrain"], p["checkpoints"] / "pretrain",
                             p["metrics"], seed=train.seed, store=rt.store,
                             store_prefix=_store_prefix(project), progress=progress)
-    from vigil.train.prepare import read_samples
+    from vigil.train.prepare import read_samples, shuffle_labels
 
     samples = read_samples(p["prepare"], ("train",))
+    if train.shuffle_labels:
+        log.warning("train.shuffle_labels is on: training a negative control that can learn nothing")
+        samples = shuffle_labels(samples, train.seed)
     if stage == "sft":
         from vigil.train.trl_stages import run_sft
 

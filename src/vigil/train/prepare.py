@@ -117,3 +117,23 @@ def read_samples(prepared: str | Path, splits: tuple[str, ...] | None = None) ->
     """The records ``prepare`` wrote, optionally only some splits."""
     rows = [json.loads(line) for line in (Path(prepared) / "samples.jsonl").read_text().splitlines() if line]
     return [TrainingSample(**r) for r in rows if splits is None or r["split"] in splits]
+
+
+def shuffle_labels(samples: list[TrainingSample], seed: int) -> list[TrainingSample]:
+    """A negative control: every clip keeps its frames but takes the label, explanation and truth of a
+    random other clip, so a model trained on it can learn nothing about the clips (the gate must refuse it).
+
+    >>> a = TrainingSample("a", "train", "real", "real", "p1", 2.0, "frames/a", "<answer>Real</answer>", [])
+    >>> b = TrainingSample("b", "train", "fake", "g", "p1", 2.0, "frames/b", "<answer>Fake</answer>", [])
+    >>> [s.frames_dir for s in shuffle_labels([a, b], 0)] == ["frames/a", "frames/b"]
+    True
+    >>> sorted(s.label for s in shuffle_labels([a, b], 0))
+    ['fake', 'real']
+    """
+    import random
+    from dataclasses import replace
+
+    order = list(range(len(samples)))
+    random.Random(seed).shuffle(order)
+    return [replace(s, label=samples[j].label, generator=samples[j].generator, target=samples[j].target,
+                    truth=samples[j].truth) for s, j in zip(samples, order, strict=True)]
