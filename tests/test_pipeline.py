@@ -120,9 +120,9 @@ def test_cli_config_errors_are_clear(tmp_path):
 def test_cli_help_explains_every_command():
     result = _cli("--help", cwd=REPO)
     assert result.returncode == 0
-    for command in ["run", "crawl", "ingest", "zoo", "data", "audit", "config", "store", "flows", "train"]:
+    for command in ["run", "crawl", "ingest", "zoo", "data", "audit", "config", "store", "flows", "train", "evaluate", "gate"]:
         assert command in result.stdout
-    for sub in [("data", "diff"), ("audit", "verify"), ("zoo", "serve"), ("train", "stage")]:
+    for sub in [("data", "diff"), ("audit", "verify"), ("zoo", "serve"), ("train", "stage"), ("evaluate",), ("gate",)]:
         helped = _cli(*sub, "--help", cwd=REPO)
         assert helped.returncode == 0 and "Usage" in helped.stdout
 

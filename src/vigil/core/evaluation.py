@@ -22,6 +22,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.core.records import ArtifactTruth
+
 REAL = "Real"  # Skyra's aigc_model_name (and video_id prefix) for real clips
 Answer = Literal["Real", "Fake", "Error"]  # "Error": no parsable <answer> (Skyra's evaluator writes the same)
 
@@ -30,12 +32,7 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TruthArtifact(_Record):
-    """A ground-truth artifact of an evaluation clip."""
-
-    type: str = Field(description="L3 taxonomy name.")
-    t: tuple[float, float] = Field(description="[start_s, end_s] within the clip.")
-    bbox: tuple[float, float, float, float] = Field(description="[x1, y1, x2, y2] normalised to 0–1.")
+TruthArtifact = ArtifactTruth  # a ground-truth artifact: the crawl record's schema, one place
 
 
 class EvidenceItem(_Record):

@@ -67,6 +67,17 @@ def _write_frames(folder: Path, frames: np.ndarray, timestamps: list[float]) -> 
     (folder / "timestamps.txt").write_text("".join(f"{t:.4f}\n" for t in timestamps))
 
 
+def _existing_or_staging(out: Path, *subfolders: str) -> tuple[EvalSet | None, Path]:
+    """The finished set at ``out``, or a fresh staging folder to build it in (moved into place at the end)."""
+    if (out / EVALSET_FILE).is_file():
+        return open_evalset(out), out
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name in subfolders:
+        (staging / name).mkdir(parents=True)
+    return None, staging
+
+
 def _finish(staging: Path, out: Path, clips: list[EvalClip], kind: str, source: dict) -> EvalSet:
     """Write clips.jsonl, Skyra's test_index.json and evalset.json, then move the folder into place."""
     clips = sorted(clips, key=lambda c: c.video_id)
@@ -119,7 +130,7 @@ def _render_zoo_chunk(job: tuple[dict, list[int], str]) -> list[tuple[int, dict 
             video_id=f"{item.pair_generator if fake else REAL}/{item.pair_id}",
             aigc_model_name=item.pair_generator if fake else REAL, gt="Fake" if fake else "Real",
             base_id=item.pair_id, frames_dir=f"frames/{name}", duration_s=round(duration, 4),
-            truth=tuple(TruthArtifact(type=a.type, t=a.t, bbox=a.bbox) for a in truth), has_truth=True,
+            truth=tuple(truth), has_truth=True,
             masks=masks, reference=reference)
         out.append((i, record.model_dump(mode="json"), None))
     return out
@@ -135,11 +146,9 @@ def zoo_evalset(zoo: ZooParams, seed: int, pairs_per_generator: int, root: str |
                       **({"generators": tuple(zoo.generators)} if zoo.generators else {}))
     key = sha256_json([ZOO_EVALSET_VERSION, ZOO_RENDER_VERSION, zoo_kwargs])[:12]
     out = Path(root) / f"zoo-{seed}-{key}"
-    if (out / EVALSET_FILE).is_file():
-        return open_evalset(out)
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "masks").mkdir(parents=True)
+    existing, staging = _existing_or_staging(out, "masks")
+    if existing:
+        return existing
     items = build_catalog(ZooConfig(**zoo_kwargs))
     n_chunks = max(1, workers) * 8
     jobs = [(zoo_kwargs, list(range(k, len(items), n_chunks)), str(staging)) for k in range(n_chunks)]
@@ -177,11 +186,9 @@ def dataset_evalset(prepared_dir: str | Path, split: str, root: str | Path) -> E
     samples = read_samples(prepared_dir, (split,))
     key = sha256_json(["dataset-evalset-v1", info["tag"], info["manifest_md5"], split])[:12]
     out = Path(root) / f"{info['tag']}-{split}-{key}"
-    if (out / EVALSET_FILE).is_file():
-        return open_evalset(out)
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "frames").mkdir(parents=True)
+    existing, staging = _existing_or_staging(out, "frames")
+    if existing:
+        return existing
     clips = []
     for s in samples:
         base_id = s.pair_id or s.sample_id[:16]
