@@ -106,7 +106,7 @@ def run(params_file: ParamsOption = None,
     GRPO → held-out check) on the new labelled version and registers the candidate, then the
     evaluate flow: candidate vs champion on the fixed set and the recent slice, the gate's rules,
     the decision (store + ledger) and its report. A passing candidate becomes the champion. Ends
-    with the verdict and the report's path; exits 1 when the gate refuses the candidate.
+    with the verdict and the report's path (a refusal is reported, not an error: exit 0).
     """
     from vigil.jobs.runtime import configure_prefect, load_runtime
 
@@ -128,7 +128,7 @@ def run(params_file: ParamsOption = None,
     _print_summary(rt, result)
     if result.get("gate"):
         _print_gate(result["gate"])
-    if rejected or (result.get("gate") and result["gate"]["decision"]["verdict"] != "pass"):
+    if rejected:  # a refused candidate is a verdict, not a failed job (`vigil gate` exits 1 on it)
         raise typer.Exit(1)
 
 
