@@ -23,6 +23,7 @@ bench: bootstrap
 	$(PY) benchmarks/dvc_push.py
 	$(PY) benchmarks/tiny_learning.py --baseline --workdir benchmarks/.work/tiny
 	$(PY) benchmarks/train_speed.py --project benchmarks/.work/tiny/project
+	$(PY) benchmarks/evaluate_speed.py --model benchmarks/.work/tiny/project/build/grpo --workspace benchmarks/.work/tiny
 
 ## lock: refresh constraints.txt from the current venv
 lock:
