@@ -8,7 +8,8 @@ same resamples). Without a champion only the absolute rules apply.
 
 The bootstrap resamples *clusters*: all clips that share a base id (a real clip and the fakes made
 from it) move together, so pairs stay pairs, and clusters are resampled within their generator
-(stratified), so every generator keeps its size. Each gate metric is a ratio of per-cluster sums,
+(stratified), so every generator keeps its size, unless a generator has too few clusters for that
+(then all are resampled together). Each gate metric is a ratio of per-cluster sums,
 so one matrix product gives every resample at once.
 """
 
@@ -116,12 +117,22 @@ def cluster_table(predictions: Sequence[Prediction], clusters: Sequence[str] | N
     return ClusterTable(clusters, tuple(strata), gens, pooled, per_gen)
 
 
-def resample_counts(strata: Sequence[str], samples: int, seed: int) -> np.ndarray:
-    """(samples + 1, clusters) draw counts: row 0 is the data itself, the others stratified resamples.
+MIN_STRATUM = 10  # clusters: below this a stratum cannot be resampled within itself without hiding its noise
 
-    >>> c = resample_counts(["a", "a", "b"], 4, 0)
+
+def resample_counts(strata: Sequence[str], samples: int, seed: int, min_stratum: int = MIN_STRATUM) -> np.ndarray:
+    """(samples + 1, clusters) draw counts: row 0 is the data itself, the others resamples.
+
+    Clusters are resampled within their stratum (generator) when every stratum has at least
+    ``min_stratum`` clusters; with fewer (a small recent slice: two pairs per generator) a stratum's
+    resamples barely vary and its interval would be too narrow, so all clusters are resampled together.
+
+    >>> c = resample_counts(["a", "a", "b"], 4, 0, min_stratum=1)
     >>> c.shape, c[0].tolist(), c[1:, :2].sum(axis=1).tolist(), c[1:, 2].tolist()
     ((5, 3), [1.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0])
+    >>> pooled = resample_counts(["a", "a", "b"], 200, 0)
+    >>> bool((pooled[1:, 2] != 1).any()), pooled[1:].sum(axis=1).tolist() == [3.0] * 200
+    (True, True)
     """
     rng = np.random.default_rng(seed)
     counts = np.zeros((samples + 1, len(strata)))
@@ -129,6 +140,8 @@ def resample_counts(strata: Sequence[str], samples: int, seed: int) -> np.ndarra
     by_stratum: dict[str, list[int]] = {}
     for i, s in enumerate(strata):
         by_stratum.setdefault(s, []).append(i)
+    if by_stratum and min(map(len, by_stratum.values())) < min_stratum:
+        by_stratum = {"all": list(range(len(strata)))}
     for s in sorted(by_stratum):
         idx = by_stratum[s]
         counts[1:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=samples)
