@@ -17,7 +17,7 @@ from vigil.core.metrics import evaluation_metrics
 from vigil.evaluate.report import ReportExample, pick_examples, verdict_line, write_gate_report
 from vigil.params import GateParams
 
-GENERATORS = ("loom-2", "nova-6")
+GENERATORS = ("loom-2", "nova-6.1")
 TRUTH = TruthArtifact(type="Shape Distortion", t=(0.5, 1.0), bbox=(0.2, 0.25, 0.6, 0.75))
 POLICY = GateParams(bootstrap_samples=200)
 
@@ -58,7 +58,7 @@ def _models(clips: list[EvalClip]) -> tuple[list[Prediction], list[Prediction]]:
     for c in clips:
         i = int(c.base_id[1:])
         candidate.append(_predict(c, not (c.aigc_model_name == "loom-2" and i % 2), "mv-candidate"))
-        champion.append(_predict(c, not (c.aigc_model_name == "nova-6" and i % 2 and i > 4), "mv-champion"))
+        champion.append(_predict(c, not (c.aigc_model_name == "nova-6.1" and i % 2 and i > 4), "mv-champion"))
     return candidate, champion
 
 
@@ -153,6 +153,7 @@ def test_gate_report_renders_verdict_first_and_cleanly_in_a_browser(tmp_path):
         assert f"| {name} |" in md and f"**{name}**" in md
     assert "| Metric | Candidate | Champion | Δ |" in md and "| Paired balanced accuracy |" in md
     assert md.count("| truth \\ answer | Real | Fake | Error |") == 4  # 2 sets × candidate/champion
+    assert re.search(r"\| nova-6\.1 \| \d+ \|", md)  # a generator name with a dot keeps its numbers
     assert md.index(line) < md.index("## Evaluation set: fixed") < md.index("## Example explanations")
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
     assert any(p.endswith(".png") for p in linked)

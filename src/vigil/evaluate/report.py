@@ -159,10 +159,11 @@ def _ci(lo: Any, hi: Any) -> str:
     return f"[{_num(lo)}, {_num(hi)}]" if _finite(lo) and _finite(hi) else "–"
 
 
-def _get(doc: Mapping[str, Any] | None, path: str) -> Any:
-    """``doc['a']['b']`` for path 'a.b'; None when any level is missing or None."""
+def _get(doc: Mapping[str, Any] | None, path: str | tuple[str, ...]) -> Any:
+    """``doc['a']['b']`` for path 'a.b' (or the keys as a tuple, for keys with dots such as
+    'kinetica-1.5'); None when any level is missing or None."""
     value: Any = doc
-    for key in path.split("."):
+    for key in (path.split(".") if isinstance(path, str) else path):
         if not isinstance(value, Mapping):
             return None
         value = value.get(key)
@@ -606,16 +607,16 @@ def _generator_table(cand_int: Mapping[str, Any] | None, champ_int: Mapping[str,
     rows = []
     for g in _generator_order(cand_int, champ_int):
         c, h = (cand_int or {}).get(g) or {}, (champ_int or {}).get(g) or {}
-        path = "skyra" if g == "mean" else f"skyra.per_generator.{g}"
+        path = ("skyra",) if g == "mean" else ("skyra", "per_generator", g)
         per_gen = _get(cand_m, "skyra.per_generator") or {}
         pairs = (sum(v.get("pairs") or 0 for v in per_gen.values() if isinstance(v, Mapping)) if g == "mean"
-                 else _get(cand_m, f"{path}.pairs"))
+                 else _get(cand_m, (*path, "pairs")))
         rows.append([g, (_num(pairs), "num"), (_num(c.get("value")), "num"),
                      (_ci(c.get("ci_low"), c.get("ci_high")), "num"),
                      (_num(h.get("value")), "num"), (_ci(h.get("ci_low"), h.get("ci_high")), "num"),
                      (_delta(c.get("value"), h.get("value")), "num"),
-                     (_num(_get(cand_m, f"{path}.fake_recall")), "num"),
-                     (_num(_get(champ_m, f"{path}.fake_recall")), "num")])
+                     (_num(_get(cand_m, (*path, "fake_recall"))), "num"),
+                     (_num(_get(champ_m, (*path, "fake_recall"))), "num")])
     return _table(["Generator", "Pairs", "Candidate pBA", "Interval", "Champion pBA", "Interval", "Δ",
                    "Fake recall (cand.)", "Fake recall (champ.)"], rows)
 
