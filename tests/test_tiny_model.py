@@ -150,3 +150,29 @@ def test_compat_makes_torchvision_and_data_uri_images_work():
     tensor = load_image_as_tensor(uri)  # what the torchvision image backend does with a URL
     assert tuple(tensor.shape) == (3, 30, 40)
     assert np.array_equal(tensor.permute(1, 2, 0).numpy(), np.asarray(image))
+
+
+def test_fast_tower_is_the_same_model(loaded):
+    """The pretrain stage's CPU speed-ups (linear patch embedding, batched window attention) give the
+    library's outputs and gradients."""
+    import copy
+
+    import torch
+
+    from vigil.train.pretrain import fast_tower
+
+    _, model = loaded
+    slow = copy.deepcopy(model.model.visual).train()
+    fast = copy.deepcopy(slow)
+    fast_tower(fast)
+    torch.manual_seed(0)
+    grid = torch.tensor([[1, 4, 4]] * 6)
+    x = torch.randn(6 * 16, 3 * 2 * 14 * 14)
+    outs = []
+    for tower in (slow, fast):
+        out = tower(x, grid_thw=grid).pooler_output
+        out.square().sum().backward()
+        outs.append((out.detach(), [p.grad.clone() for p in tower.parameters()]))
+    assert float((outs[0][0] - outs[1][0]).abs().max()) < 1e-4
+    for a, b in zip(outs[0][1], outs[1][1], strict=True):
+        assert float((a - b).abs().max()) <= 1e-4 * (1 + float(a.abs().max()))

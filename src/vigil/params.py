@@ -208,13 +208,15 @@ class PretrainParams(_Strict):
                                                                "or the held-out seed).")
     pairs_per_generator: tuple[int, ...] = Field((400, 600), description="Real/fake pairs per generator, one per seed.")
     render_workers: int = Field(2, ge=1, description="Processes rendering clips (a one-off, cached by its params).")
-    max_steps: int = Field(3000, ge=1, description="Optimizer steps (the stage's length; 0.16-0.21 s each on 2 cores).")
+    max_steps: int = Field(4200, ge=1, description="Optimizer steps (the stage's length).")
     batch_pairs: int = Field(8, ge=1, description="Real/fake pairs per batch (both members of a pair in one batch).")
     lr: float = Field(3e-4, gt=0, description="AdamW learning rate (1e-3 learned less in the research runs).")
     decay_fraction: float = Field(0.3, ge=0, le=1, description="Share of the last steps over which the learning "
                                                                "rate falls linearly to zero (0 = constant).")
     grad_clip: float = Field(1.0, gt=0, description="Gradient-norm clip.")
     pos_weight: float = Field(3.0, gt=0, description="Weight of artifact tokens in the token loss (they are rare).")
+    fast_tower: bool = Field(True, description="Train with the vision attention batched over equal windows and the "
+                                               "patch embedding as a matrix product (same model, ~1.4x faster steps).")
     token_threshold: float = Field(0.02, ge=0, lt=1, description="A token is an artifact token when more than this "
                                                                  "share of its pixels is in a mask.")
     flip: bool = Field(True, description="Random horizontal flips.")

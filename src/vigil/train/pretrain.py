@@ -200,6 +200,44 @@ def temporal_difference_init(conv, seed: int, frac_sharp: float = 0.5, frac_smoo
 
 # ------------------------------------------------------------------------------------ training
 
+def _vision_attention(self, hidden_states, cu_seqlens, position_embeddings=None, max_seqlen=None, **kwargs):
+    """Qwen2.5-VL's vision attention with every window of the same length done in one batched call
+    (the library loops over windows one by one off flash-attention); other shapes take the original path."""
+    import torch.nn.functional as F
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import apply_rotary_pos_emb_vision
+
+    lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+    n = int(lengths[0])
+    s = hidden_states.shape[0]
+    if not bool((lengths == n).all()) or self.training and self.attention_dropout:
+        return type(self).forward(self, hidden_states, cu_seqlens, position_embeddings, max_seqlen, **kwargs)
+    q, k, v = self.qkv(hidden_states).reshape(s, 3, self.num_heads, -1).permute(1, 0, 2, 3).unbind(0)
+    cos, sin = position_embeddings
+    q, k = apply_rotary_pos_emb_vision(q, k, cos, sin)
+    q, k, v = (t.reshape(s // n, n, self.num_heads, -1).transpose(1, 2) for t in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v, scale=self.scaling)
+    return self.proj(out.transpose(1, 2).reshape(s, -1))
+
+
+def fast_tower(visual) -> None:
+    """Same model, faster on CPU: the patch embedding (a Conv3d whose stride is its kernel) as the
+    matrix product it is, and the vision attention batched over equal windows. Training only; the
+    saved model is the library's."""
+    import types
+
+    import torch.nn.functional as F
+
+    embed = visual.patch_embed
+
+    def patch_embed(hidden_states):
+        w = embed.proj.weight
+        return F.linear(hidden_states.to(w.dtype).reshape(-1, w[0].numel()), w.flatten(1))
+
+    embed.forward = patch_embed
+    for block in visual.blocks:
+        block.attn.forward = types.MethodType(_vision_attention, block.attn)
+
+
 def _batch(data: PretrainData, pairs_by_id: dict[int, np.ndarray], train_pairs: np.ndarray, n_pairs: int,
            seed: int, step: int, flip: bool):
     """The batch of a step: a pure function of (seed, step), so a resumed run sees the same batches."""
@@ -262,6 +300,8 @@ def run_pretrain(base_dir: str | Path, data: PretrainData, params: PretrainParam
     mean, std = list(image.image_mean), list(image.image_std)
     if params.temporal_difference_init:
         temporal_difference_init(visual.patch_embed.proj, seed)
+    if params.fast_tower:
+        fast_tower(visual)
     head = torch.nn.Linear(visual.merger.mlp[-1].out_features, 1)
     trainable = list(visual.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=0.0)
