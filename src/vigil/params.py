@@ -317,7 +317,7 @@ class GateParams(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided level of the bootstrap intervals.")
     bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples of the evaluation pairs.")
     seed: int = Field(0, description="Seed of the bootstrap.")
-    fixed: GateRules = Field(GateRules(min={"paired_balanced_accuracy": 0.6, "format_compliance": 0.8},
+    fixed: GateRules = Field(GateRules(min={"paired_balanced_accuracy": 0.6, "format_compliance": 0.6},
                                        max={"fpr_real": 0.4}, max_generator_regression=0.1, min_improvement=0.0),
                              description="Rules on the fixed evaluation set (train.heldout's zoo clips).")
     recent: GateRules = Field(GateRules(min={"paired_balanced_accuracy": 0.5}, max_generator_regression=0.25),
