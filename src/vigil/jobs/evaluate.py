@@ -124,8 +124,8 @@ def resolve_evalset(rt: Runtime, dataset: str, *, progress: Progress | None = No
         if split not in ("train", "val", "test"):
             raise EvaluateError(f"{dataset!r}: the split must be train, val or test")
         prepared = root / "prepared" / tag
-        info = prepare(rt.workspace, rt.store, tag, prepared)
-        return dataset_evalset(prepared, split, root / "datasets") if info else dataset_evalset(prepared, split, root)
+        prepare(rt.workspace, rt.store, tag, prepared)
+        return dataset_evalset(prepared, split, root / "datasets")
     folder = Path(dataset)
     if folder.is_dir():
         return open_evalset(folder)
@@ -200,7 +200,7 @@ class GateOutcome:
     promoted: bool
 
 
-def _evaluation_ref(rt: Runtime, ev: Evaluation) -> dict[str, Any]:
+def _evaluation_ref(ev: Evaluation) -> dict[str, Any]:
     return {"evalset": ev.evalset.evalset_id, "source": ev.evalset.source, "clips": len(ev.evalset.clips),
             "predictions_sha256": sha256_file(ev.predictions_path), "metrics_sha256": sha256_file(ev.metrics_path)}
 
@@ -229,8 +229,8 @@ def gate(rt: Runtime, candidate: str, *, champion: str | None = None, promote: b
     cand_ev = {name: evaluate_model(rt, cand, es, progress=progress) for name, es in evalsets.items()}
     champ_ev = {name: evaluate_model(rt, champ, es, progress=progress) for name, es in evalsets.items()} \
         if champ else None
-    evaluations = {name: {"candidate": _evaluation_ref(rt, cand_ev[name]),
-                          **({"champion": _evaluation_ref(rt, champ_ev[name])} if champ_ev else {})}
+    evaluations = {name: {"candidate": _evaluation_ref(cand_ev[name]),
+                          **({"champion": _evaluation_ref(champ_ev[name])} if champ_ev else {})}
                    for name in evalsets}
     cand_preds = {name: ev.predictions for name, ev in cand_ev.items()}
     champ_preds = {name: ev.predictions for name, ev in champ_ev.items()} if champ_ev else None
