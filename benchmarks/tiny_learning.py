@@ -72,13 +72,24 @@ def main() -> None:
     rt = load_runtime(REPO / "params.yaml")
     project = work / "project"
     project.mkdir(exist_ok=True)
+    # The zoo clips of the pretrain stage and the held-out check are data, rendered once and cached:
+    # rendered here first, so that every stage's wall time below is training (or evaluation) only.
+    t0 = time.perf_counter()
+    from vigil.train.heldout import heldout_clips
+    from vigil.train.pretrain import render_pretrain_data
+
+    render_pretrain_data(rt.params.zoo, rt.params.train.pretrain, rt.params.model.active, rt.workspace / "cache",
+                         seed=rt.params.train.seed)
+    heldout_clips(rt.params.zoo, rt.params.train.heldout, rt.params.model.active, rt.workspace / "cache")
+    render_s = round(time.perf_counter() - t0, 1)
     times, results = {}, {}
     for stage in ("prepare", "pretrain", "sft", "grpo", "heldout"):
         t0 = time.perf_counter()
         results[stage] = run_stage(rt, stage, project, progress=False)
         times[stage] = round(time.perf_counter() - t0, 1)
         print(f"{stage}: {times[stage]} s", flush=True)
-    training_s = {s: results[s]["train_s"] for s in ("pretrain", "sft", "grpo")}
+    # the budget counts each training stage's whole wall time: loading, dataset building, saving
+    training_s = {s: times[s] for s in ("pretrain", "sft", "grpo")}
     heldout = results["heldout"]
     train = rt.params.train
     report = {
@@ -92,8 +103,9 @@ def main() -> None:
         "stage_wall_s": times,
         "training_s": training_s,
         "training_total_min": round(sum(training_s.values()) / 60, 2),
+        "trainer_loop_s": {s: results[s]["train_s"] for s in ("pretrain", "sft", "grpo")},
         "budget_min": 15,
-        "pretrain_data_render_s": round(times["pretrain"] - training_s["pretrain"], 1),
+        "zoo_render_s": render_s,
         "target_paired_balanced_accuracy": 0.75,
         "heldout_paired_balanced_accuracy": {k: heldout[k]["paired_balanced_accuracy"] for k in ("sft", "grpo")},
         "grpo_minus_sft": heldout["grpo_minus_sft"],

@@ -225,3 +225,20 @@ def test_prerender_renders_everything_with_progress(tmp_path):
     with GalleryServer(tmp_path, config, clock=lambda: NOW) as server:
         assert httpx.get(f"{server.url}/items/{calls[0][2]}.json").status_code == 200
         assert server.render_counts == {}
+
+
+def test_embedded_gallery_keeps_its_url_across_runs_and_steps_aside_when_its_port_is_taken(tmp_path):
+    from vigil.jobs.crawl import embedded_gallery
+    from vigil.params import ZooParams
+
+    zoo = ZooParams(pairs_per_generator=1, generators=("lumen-v1",))
+    # given a workspace's gallery run once
+    with embedded_gallery(zoo, tmp_path / "gallery") as first:
+        pass
+    # when it runs again, and once more while another gallery holds its port
+    with embedded_gallery(zoo, tmp_path / "gallery") as second:
+        with embedded_gallery(zoo, tmp_path / "gallery") as third:
+            listing = httpx.get(third + "/", timeout=10)
+    # then the re-run has the same URL (the crawl state knows its media), and the third still serves
+    assert first == second
+    assert third != second and listing.status_code == 200

@@ -153,13 +153,13 @@ def test_compat_makes_torchvision_and_data_uri_images_work():
 
 
 def test_fast_tower_is_the_same_model(loaded):
-    """The pretrain stage's CPU speed-ups (linear patch embedding, batched window attention) give the
-    library's outputs and gradients."""
+    """The pretrain stage's CPU speed-ups (linear patch embedding, batched window attention, position
+    ids and windows computed once per grid) give the library's outputs and gradients."""
     import copy
 
     import torch
 
-    from vigil.train.pretrain import fast_tower
+    from vigil.train.pretrain import fast_tower, vision_index
 
     _, model = loaded
     slow = copy.deepcopy(model.model.visual).train()
@@ -169,8 +169,8 @@ def test_fast_tower_is_the_same_model(loaded):
     grid = torch.tensor([[1, 4, 4]] * 6)
     x = torch.randn(6 * 16, 3 * 2 * 14 * 14)
     outs = []
-    for tower in (slow, fast):
-        out = tower(x, grid_thw=grid).pooler_output
+    for tower, index in ((slow, {}), (fast, vision_index(fast, grid))):
+        out = tower(x, grid_thw=grid, **index).pooler_output
         out.square().sum().backward()
         outs.append((out.detach(), [p.grad.clone() for p in tower.parameters()]))
     assert float((outs[0][0] - outs[1][0]).abs().max()) < 1e-4

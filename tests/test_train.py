@@ -168,6 +168,41 @@ def test_killed_sft_resumes_from_its_last_checkpoint(labelled_workspace, tmp_pat
 
 
 
+def test_training_datasets_hold_the_clip_images_losslessly_in_sample_order(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from vigil.models.inputs import clip_images, load_clip
+    from vigil.train.prepare import TrainingSample
+    from vigil.train.trl_stages import grpo_dataset, sft_dataset
+
+    # given three prepared clips in Skyra's layout, each with its own noisy frames
+    profile = parse_params(small_doc()).model.active
+    rng = np.random.default_rng(0)
+    samples = []
+    for k in range(3):
+        folder = tmp_path / "frames" / f"s{k}"
+        folder.mkdir(parents=True)
+        for i in range(1, 5):
+            Image.fromarray(rng.integers(0, 256, (56, 56, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        (folder / "timestamps.txt").write_text("0.0\n0.25\n0.5\n0.75\n")
+        samples.append(TrainingSample(f"s{k}", "train", ("real", "fake")[k % 2], "g", f"p{k}", 1.0, f"frames/s{k}",
+                                      "<answer>Real</answer>", []))
+    # when the SFT and GRPO datasets are built from them
+    sft = sft_dataset(samples, [f"target {k}" for k in range(3)], tmp_path, profile)
+    grpo = grpo_dataset(samples, tmp_path, profile)
+    # then every row has its own sample's images, pixel for pixel, decoded as PIL images, and its own target
+    for k, sample in enumerate(samples):
+        expected, _ = clip_images(load_clip(tmp_path / sample.frames_dir, profile.max_frames), profile.frame_pairs)
+        for dataset in (sft, grpo):
+            images = dataset[k]["images"]
+            assert all(isinstance(im, Image.Image) for im in images)
+            assert len(images) == len(expected)
+            assert all(np.array_equal(np.asarray(im.convert("RGB")), want) for im, want in zip(images, expected))
+        assert sft[k]["completion"][0]["content"][0]["text"] == f"target {k}"
+        assert grpo[k]["label"] == sample.label
+
+
 def test_params_refuse_a_held_out_seed_that_is_trained_on():
     from vigil.settings import ConfigError
 

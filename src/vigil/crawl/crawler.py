@@ -185,7 +185,8 @@ async def discover_source(source: SourceParams, params: CrawlParams, fetcher: Fe
             if same_origin(anchor, doc.final_url):
                 item_pages.setdefault(anchor)
     if listing and pages >= params.max_pages:
-        log.info("source %s: stopped after max_pages=%d listing pages", source.name, params.max_pages)
+        log.warning("source %s: stopped after max_pages=%d listing pages with %d more unread; raise crawl.max_pages "
+                    "to reach the rest", source.name, params.max_pages, len(listing))
 
     covered = {c.page_url for c in found.values() if c.claims.from_metadata}
     to_visit = [u for u in item_pages if u not in visited and u not in covered]

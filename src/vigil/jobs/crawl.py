@@ -29,12 +29,34 @@ def zoo_config(zoo: ZooParams):
     return ZooConfig(**kwargs)
 
 
+def preferred_port(cache_dir: str | Path) -> int:
+    """The loopback port the embedded gallery of this workspace asks for first (20000-29999, from its
+    path). The crawl state knows media by URL: on the same port a re-run finds every clip already
+    done, where a new port each run meant downloading and hashing the whole gallery again.
+
+    >>> preferred_port("/a/gallery") == preferred_port("/a/gallery") != preferred_port("/b/gallery")
+    True
+    """
+    import hashlib
+
+    digest = hashlib.sha256(str(Path(cache_dir).resolve()).encode()).digest()
+    return 20000 + int.from_bytes(digest[:4], "big") % 10000
+
+
 @contextmanager
 def embedded_gallery(zoo: ZooParams, cache_dir: str | Path) -> Iterator[str]:
-    """Run the zoo's gallery on a free loopback port for the duration of the block; yields its URL."""
+    """Run the zoo's gallery on loopback for the duration of the block (its :func:`preferred_port`, or a
+    free one when that is taken); yields its URL."""
     from vigil.zoo.gallery import GalleryServer
 
-    with GalleryServer(Path(cache_dir), zoo_config(zoo), page_size=zoo.page_size) as server:
+    def start(port: int) -> GalleryServer:
+        return GalleryServer(Path(cache_dir), zoo_config(zoo), port=port, page_size=zoo.page_size)
+
+    try:
+        server = start(preferred_port(cache_dir))
+    except OSError:
+        server = start(0)
+    with server:
         log.info("embedded zoo gallery at %s", server.url)
         yield server.url
 

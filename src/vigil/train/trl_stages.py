@@ -10,6 +10,7 @@ scores sampled completions with :mod:`vigil.train.rewards`. Checkpoints are TRL'
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -33,14 +34,44 @@ _LOGGED = {"loss": "loss", "learning_rate": "lr", "grad_norm": "grad_norm", "mea
 
 # ------------------------------------------------------------------------------------ datasets
 
-def clip_example(sample: TrainingSample, prepared_dir: str | Path, profile: ModelProfile) -> dict[str, Any]:
-    """Prompt messages and images of one prepared sample, as TRL's vision-language trainers read them."""
+def png_image(pixels) -> dict[str, Any]:
+    """An ``(h, w, 3)`` uint8 array as the ``datasets`` library stores an image, PNG at zlib level 1.
+
+    Lossless like the library's own encoding of a PIL image (level 6), and several times faster: at
+    level 6 a 941-clip training split spent a minute compressing its 6,587 images before step 1.
+    """
+    import io
+
     from PIL import Image
 
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def clip_example(sample: TrainingSample, prepared_dir: str | Path, profile: ModelProfile) -> dict[str, Any]:
+    """Prompt messages and images (encoded: :func:`png_image`) of one prepared sample, as TRL's
+    vision-language trainers read them once :func:`_dataset` has typed the images."""
     clip = load_clip(Path(prepared_dir) / sample.frames_dir, profile.max_frames)
     images, stamps = clip_images(clip, profile.frame_pairs)
     return {"prompt": detector_messages(stamps, system_prompt=profile.system_prompt),
-            "images": [Image.fromarray(im) for im in images]}
+            "images": [png_image(im) for im in images]}
+
+
+def clip_examples(samples: list[TrainingSample], prepared_dir: str | Path, profile: ModelProfile) -> list[dict]:
+    """:func:`clip_example` of every sample, in order, on a few threads (PNG decoding and encoding
+    release the GIL: 1.7x on 2 cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda s: clip_example(s, prepared_dir, profile), samples))
+
+
+def _dataset(rows: list[dict[str, Any]]):
+    """A ``datasets.Dataset`` of ``rows`` whose ``images`` decode to PIL images when read."""
+    from datasets import Dataset, Image, List
+
+    return Dataset.from_list(rows).cast_column("images", List(Image()))
 
 
 def completion_target(sample: TrainingSample, profile: ModelProfile) -> str:
@@ -50,20 +81,15 @@ def completion_target(sample: TrainingSample, profile: ModelProfile) -> str:
 
 def sft_dataset(samples: list[TrainingSample], targets: list[str], prepared_dir: str | Path, profile: ModelProfile):
     """Prompt-completion rows: each sample's prompt and images, and its target (:func:`completion_target`)."""
-    from datasets import Dataset
-
-    rows = [clip_example(s, prepared_dir, profile)
-            | {"completion": [{"role": "assistant", "content": [{"type": "text", "text": target}]}]}
-            for s, target in zip(samples, targets, strict=True)]
-    return Dataset.from_list(rows)
+    rows = [example | {"completion": [{"role": "assistant", "content": [{"type": "text", "text": target}]}]}
+            for example, target in zip(clip_examples(samples, prepared_dir, profile), targets, strict=True)]
+    return _dataset(rows)
 
 
 def grpo_dataset(samples: list[TrainingSample], prepared_dir: str | Path, profile: ModelProfile):
-    from datasets import Dataset
-
-    rows = [clip_example(s, prepared_dir, profile)
-            | {"label": s.label, "truth": s.truth or [], "duration_s": s.duration_s or 0.0} for s in samples]
-    return Dataset.from_list(rows)
+    rows = [example | {"label": s.label, "truth": s.truth or [], "duration_s": s.duration_s or 0.0}
+            for s, example in zip(samples, clip_examples(samples, prepared_dir, profile), strict=True)]
+    return _dataset(rows)
 
 
 def decision_offset(tokenizer) -> int:
