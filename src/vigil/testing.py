@@ -65,6 +65,10 @@ def seaweedfs_s3(startup_timeout_s: float = 30.0) -> Iterator[S3Server]:
         weed_binary(), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-s3.port={port}", f"-s3.config={workdir / 's3.json'}", "-admin.ui=false", "-webdav=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
+        # Every bucket grows volumes of its own. Left at 0, the volume count is capped at free disk /
+        # 128 MB, and a suite run on a nearly full disk got 500s once its buckets had used that up.
+        # Volumes are not preallocated, so a fixed, generous cap costs no disk.
+        "-volume.max=1000",
         f"-master.port={free_port()}", f"-filer.port={free_port()}", f"-volume.port={free_port()}",
     ]
     log = open(workdir / "weed.log", "wb")
