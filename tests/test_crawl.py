@@ -236,6 +236,25 @@ def test_zoo_gallery_pages_and_feed_every_visible_item_stored_once(store, tmp_pa
     assert not any(p.startswith("/private") for p in requested)
 
 
+def test_a_listing_cut_by_max_pages_is_a_warning_that_names_the_setting(store, tmp_path, caplog):
+    from vigil.zoo.catalog import ZooConfig
+    from vigil.zoo.gallery import GalleryServer
+    from vigil.zoo.generators import fake_generator_names
+
+    # given a gallery whose 12 items fill three listing pages of 4
+    config = ZooConfig(pairs_per_generator=3, generators=fake_generator_names()[:2], duration_s=(1.0, 1.5))
+    with GalleryServer(tmp_path / "zoo", config, page_size=4) as gallery:
+        visible = len(gallery.visible_items())
+        # when the crawl may read only one listing page
+        with caplog.at_level("WARNING", logger="vigil.crawl.crawler"):
+            report = crawl([SourceParams(name="zoo", url=gallery.url + "/", allow_private=True)],
+                           fast_params(max_pages=1), store, tmp_path / "state")
+    # then it stores only that page's items and warns, naming the setting that cut it
+    assert 0 < report.stored + report.near_duplicates < visible
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("max_pages=1" in m and "crawl.max_pages" in m for m in warnings), warnings
+
+
 def test_fake_beside_its_paired_real_is_kept_but_a_relabelled_copy_is_not(store, tmp_path):
     from vigil.zoo.catalog import ZooConfig, build_catalog, render_item
 

@@ -50,6 +50,25 @@ def test_pretrain_steps_change_the_tower_and_a_rerun_resumes(tmp_path):
     assert [int(r["step"]) for r in _csv(tmp_path / "metrics" / "pretrain_log.csv")] == [1, 2, 3, 4]
 
 
+def test_pretrain_clips_are_rendered_once_whatever_the_gallery_size_or_seed(tmp_path):
+    from vigil.train.pretrain import render_pretrain_data
+
+    # given the pretrain clips rendered once for a small gallery
+    params = parse_params(small_doc())
+    pre, profile = params.train.pretrain, params.model.active
+    first = render_pretrain_data(params.zoo, pre, profile, tmp_path / "cache")
+    cached = sorted((tmp_path / "cache").iterdir())
+    # when the gallery grows and changes seed (the pretrain clips come from their own seeds)
+    bigger = params.zoo.model_copy(update={"pairs_per_generator": 50, "seed": params.zoo.seed + 1})
+    again = render_pretrain_data(bigger, pre, profile, tmp_path / "cache")
+    # then the cache answers: no second file, the same clips
+    assert sorted((tmp_path / "cache").iterdir()) == cached
+    assert (again.frames == first.frames).all() and (again.label == first.label).all()
+    # and a change the render does read (the frame rate) renders anew
+    render_pretrain_data(params.zoo.model_copy(update={"fps": params.zoo.fps * 2}), pre, profile, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == len(cached) + 1
+
+
 def _tower(model_dir):
     from safetensors.torch import load_file
 
