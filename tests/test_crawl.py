@@ -13,6 +13,7 @@ import pytest
 
 from tests import media_factory
 from tests.crawl_servers import fast_params, fault_server, file, html, json_doc, publish_items, records, source, static
+from tests.pacing import assert_paced
 from vigil.core.hashing import sha256_bytes, sha256_file
 from vigil.core.records import provenance_key
 from vigil.crawl import crawl
@@ -126,11 +127,10 @@ def test_per_domain_rate_limit_spaces_requests(clips, tmp_path):
         crawl([source(server)], fast_params(per_domain_rps=10.0, concurrency=8, per_domain_concurrency=8),
               LocalStore(tmp_path / "store"), tmp_path / "state")
         arrivals = sorted(h.at for h in server.hits)
-    # then the server saw requests at most 10/s: the i-th came no sooner than i * 0.1 s after the
-    # first (less a little network jitter), and no gap was anywhere near a burst
+    # then the server saw requests at most 10/s (a gap between neighbours flaked in CI on a loaded
+    # host: tests.pacing says what can be asserted)
     assert len(arrivals) == 1 + 1 + 4 * 3  # robots, listing, 4 x (item page, metadata, media)
-    assert all(at - arrivals[0] >= 0.1 * i - 0.03 for i, at in enumerate(arrivals)), arrivals
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) >= 0.05
+    assert_paced(arrivals, 0.1)
 
 
 def test_per_domain_concurrency_is_capped(clips, tmp_path):
