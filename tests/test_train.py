@@ -318,3 +318,36 @@ def test_decision_weight_needs_the_evidence_target():
     doc["model"]["profiles"]["tiny"].update(sft_target="explanation", decision_weight=10)
     with pytest.raises(ConfigError, match="decision_weight needs sft_target: evidence"):
         parse_params(doc)
+
+
+def test_lora_profile_trains_adapters_and_saves_one_merged_model(labelled_workspace, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from vigil.io.store import LocalStore
+    from vigil.models.profile import build_base
+    from vigil.params import LoraParams
+    from vigil.train.prepare import prepare, read_samples
+    from vigil.train.trl_stages import run_sft
+
+    # given the production profile's way of training (LoRA on the language model, gradient
+    # checkpointing, frozen tower) on the tiny model, and a prepared labelled version
+    workspace = tmp_path / "ws"
+    shutil.copytree(labelled_workspace, workspace, symlinks=True)
+    prepare(workspace, LocalStore(workspace / "store"), "latest", tmp_path / "prep")
+    params = parse_params(small_doc(sft={"max_steps": 2, "batch_size": 2, "checkpoint_every": 2}))
+    profile = params.model.active.model_copy(update={"finetune": "lora", "lora": LoraParams(r=4, alpha=8),
+                                                     "gradient_checkpointing": True})
+    base = build_base(profile, tmp_path / "base")
+    # when SFT runs two steps
+    metrics = run_sft(base, tmp_path / "prep", read_samples(tmp_path / "prep", ("train",)), params.train.sft, profile,
+                      tmp_path / "out", tmp_path / "ckpt", tmp_path / "metrics", progress=False)
+    # then one plain model was saved (adapters merged, none left beside it): the adapted projections of
+    # the language model moved, while the tower and the embeddings are the base's
+    assert metrics["steps"] == 2
+    assert not list((tmp_path / "out").glob("adapter_*"))
+    before, after = load_file(base / "model.safetensors"), load_file(tmp_path / "out" / "model.safetensors")
+    assert before.keys() == after.keys()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert {k.split(".")[-2] for k in changed} == set(profile.lora.target_modules)
+    assert not any("visual" in k or "embed_tokens" in k or "lm_head" in k for k in changed)
