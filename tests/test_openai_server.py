@@ -53,7 +53,9 @@ def test_chat_completion_with_images(client, server, n_images):
     )
     choice = response.choices[0]
     assert choice.message.role == "assistant"
-    assert isinstance(choice.message.content, str) and choice.message.content.strip()
+    # a random-weight model may sample its end token first (an empty answer, "stop"): seen in CI
+    assert isinstance(choice.message.content, str)
+    assert choice.message.content.strip() or choice.finish_reason == "stop"
     usage = response.usage
     assert 1 <= usage.completion_tokens <= 12
     # Each image is at least 16 tokens after merging; the prompt holds them all.
