@@ -309,6 +309,26 @@ def test_rate_limiter_alone():
     assert asyncio.run(asyncio.wait_for(RateLimiter(0).acquire(), 0.1)) is None
 
 
+def test_rate_limiter_does_not_burst_after_the_event_loop_stalls():
+    async def go() -> list[float]:
+        # given four callers waiting on a 0.1 s pace
+        limiter, starts = RateLimiter(10, per_s=1.0), []
+
+        async def caller() -> None:
+            await limiter.acquire()
+            starts.append(time.monotonic())
+
+        tasks = [asyncio.create_task(caller()) for _ in range(4)]
+        await asyncio.sleep(0)
+        # when the event loop is blocked past every slot a caller could have booked
+        time.sleep(0.5)
+        await asyncio.gather(*tasks)
+        return starts
+
+    # then they still start one per 0.1 s, not together when the loop wakes
+    assert_paced(asyncio.run(go()), 0.1)
+
+
 def test_mixed_batch_never_raises_and_reports_each_outcome(server, tmp_path):
     ok_dir = make_frames(tmp_path / "ok")
     reqs = [TeacherRequest(sid("a"), "fake", 1.0, ok_dir),
