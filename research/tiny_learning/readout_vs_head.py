@@ -24,6 +24,7 @@ from vigil.models.inputs import ClipFrames, clip_images, detector_messages  # no
 from vigil.models.profile import load_for_training  # noqa: E402
 from vigil.train.heldout import heldout_clips  # noqa: E402
 from vigil.train.pretrain import HEAD_FILE, _clip_scores, fast_tower  # noqa: E402
+from vigil.train.trl_stages import decision_offset  # noqa: E402
 
 
 def head_scores(model_dir: Path, clips, profile) -> np.ndarray:
@@ -42,8 +43,9 @@ def decision_scores(model_dir: Path, clips, profile, fps: float, batch: int = 32
     model, processor = load_for_training(model_dir, profile)
     model.eval()
     tok = processor.tokenizer
+    k = decision_offset(tok)  # the SFT loss's own decision point
     fake, real = (tok(text, add_special_tokens=False).input_ids for text in ("<think><type>", "<think><t>"))
-    k = next(i for i, (a, b) in enumerate(zip(fake, real)) if a != b)
+    assert fake[:k] == real[:k] and fake[k] != real[k], "the condensed grammar's decision point moved"
     prefix = tok.decode(fake[:k])
     stamps = tuple(i / fps for i in range(clips.frames.shape[1]))
     out = []
