@@ -20,7 +20,8 @@ from _machine import machine  # noqa: E402
 from vigil.io.store import LocalStore  # noqa: E402
 from vigil.jobs.crawl import embedded_gallery, run_crawl  # noqa: E402
 from vigil.jobs.ingest import ingest  # noqa: E402
-from vigil.params import SourceParams, ZooParams, parse_params  # noqa: E402
+from vigil.jobs.runtime import runtime_for  # noqa: E402
+from vigil.config.params import SourceParams, ZooParams, parse_params  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
         tmp = Path(tmp)
         with embedded_gallery(zoo, tmp / "gallery") as url:
             from vigil.zoo.catalog import build_catalog
-            from vigil.jobs.crawl import zoo_config
+            from vigil.zoo.catalog import zoo_config
             import httpx
 
             # pre-render every clip: the gallery renders lazily and that is not what we measure
@@ -52,10 +53,10 @@ def main() -> None:
                 store = LocalStore(work / "store")
                 sources = (SourceParams(name="zoo", url=url, allow_private=True),)
                 started = time.perf_counter()
-                report = run_crawl(store, work, params, sources)
+                report = run_crawl(runtime_for(work, params, store), sources)
                 crawl_s = time.perf_counter() - started
                 started = time.perf_counter()
-                ingested = ingest(store, work, params)
+                ingested = ingest(runtime_for(work, params, store))
                 ingest_s = time.perf_counter() - started
                 clips = report.stored
                 results.append({

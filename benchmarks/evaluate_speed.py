@@ -88,7 +88,7 @@ def main() -> None:
     from vigil.core.gate import cluster_table, metric_draws, resample_counts
     from vigil.evaluate.evalsets import zoo_evalset
     from vigil.evaluate.predict import predict_offline
-    from vigil.params import load_params
+    from vigil.config.params import load_params
 
     params = load_params(REPO / "params.yaml")
     root = Path(a.workspace or tempfile.mkdtemp(prefix="vigil-evalbench-"))

@@ -46,7 +46,7 @@ def main() -> None:
     if not (build / "prepare" / "samples.jsonl").is_file() or not (build / "pretrain" / "config.json").is_file():
         sys.exit(f"{build} has no prepare/ and pretrain/ outputs: run `make run` first, or pass --project")
 
-    from vigil.params import load_params
+    from vigil.config.params import load_params
     from vigil.train.prepare import read_samples
     from vigil.train.trl_stages import run_grpo, run_sft
 

@@ -1,56 +1,5 @@
-"""The ``annotate`` flow: explain the newest dataset version's clips and publish a labelled version."""
+"""Prefect entrypoint: `flows/annotate.py:annotate_flow` (the flow is :mod:`vigil.flows.annotate`)."""
 
-from __future__ import annotations
+from vigil.flows.annotate import annotate_flow
 
-import dataclasses
-
-from prefect import flow, task
-from prefect.context import TaskRunContext
-
-from vigil.core.hashing import sha256_json
-from vigil.io.ledger import code_revision
-from vigil.jobs.annotate import annotate
-from vigil.jobs.runtime import load_runtime, teacher_endpoint
-
-
-def annotate_cache_key(context: TaskRunContext, arguments: dict) -> str:
-    """Same dataset versions + same annotation records + same params, code and teacher = same result.
-
-    Per-sample caching by (sample, annotator, prompt version) lives in the store itself: a sample
-    with a current record from this annotator is never sent to the teacher again.
-    """
-    rt = load_runtime(arguments.get("params_file"), check_store=False)
-    teacher = teacher_endpoint(rt.settings)
-    return sha256_json({
-        "registry_tags": _registry_tags(rt.workspace / "registry"),
-        "annotations": list(rt.store.list_keys("annotations/")), "flags": list(rt.store.list_keys("annotation-flags/")),
-        "params": rt.params.model_dump(mode="json"), "code": code_revision(),
-        "teacher": [teacher.url, teacher.model] if teacher else None, "store": rt.store.describe(),
-        "reannotate": arguments.get("reannotate"), "predictions": arguments.get("predictions"),
-    })
-
-
-def _registry_tags(repo) -> list[str]:
-    """Tags of the data registry as git reports them (loose files miss packed refs)."""
-    import subprocess
-
-    if not (repo / ".git").exists():
-        return []
-    listing = subprocess.run(["git", "tag", "--list"], cwd=repo, capture_output=True, text=True, check=True)
-    return sorted(listing.stdout.split())
-
-
-@task(name="annotate-version", retries=1, retry_delay_seconds=30, timeout_seconds=6 * 3600,
-      cache_key_fn=annotate_cache_key, persist_result=True)
-def annotate_version(params_file: str | None = None, reannotate: bool = False, predictions: str | None = None) -> dict:
-    # Safe to retry: records already written are reused; teacher concurrency is bounded inside.
-    rt = load_runtime(params_file)
-    report = annotate(rt.store, rt.workspace, rt.params, teacher=teacher_endpoint(rt.settings),
-                      reannotate=reannotate, predictions=predictions, ledger=rt.ledger)
-    return dataclasses.asdict(report)
-
-
-@flow(name="annotate")
-def annotate_flow(params_file: str | None = None, reannotate: bool = False, predictions: str | None = None) -> dict:
-    """Annotate what needs it (synthetic, or the teacher at VIGIL_TEACHER_URL) and publish a labelled version."""
-    return annotate_version(params_file, reannotate, predictions)
+__all__ = ["annotate_flow"]

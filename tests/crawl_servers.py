@@ -245,7 +245,7 @@ def publish_items(server: FaultServer, media: dict[str, Path], *, page_size: int
 
 def fast_params(**overrides):
     """Small timeouts and short backoffs so that fault tests take fractions of a second."""
-    from vigil.params import CrawlParams
+    from vigil.config.params import CrawlParams
 
     values = dict(concurrency=4, per_domain_concurrency=4, per_domain_rps=500.0, connect_timeout_s=2.0,
                   read_timeout_s=2.0, total_timeout_s=10.0, retries=2, backoff_s=0.05, max_backoff_s=2.0)
@@ -255,7 +255,7 @@ def fast_params(**overrides):
 
 def source(server: FaultServer, path: str = "/", **kw):
     """A trusted (allow_private) source at ``path`` of a loopback server."""
-    from vigil.params import SourceParams
+    from vigil.config.params import SourceParams
 
     return SourceParams(name="test-source", url=server.url(path), allow_private=True, **kw)
 

@@ -17,7 +17,8 @@ from vigil.io.ledger import read_events
 from vigil.io.registry import file_at, files_at, list_versions, open_registry, read_manifest_at
 from vigil.io.store import LocalStore
 from vigil.jobs.annotate import annotate
-from vigil.params import parse_params
+from vigil.jobs.runtime import runtime_for
+from vigil.config.params import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,8 +42,8 @@ def ingested_template(tmp_path_factory) -> Path:
     store = LocalStore(root / "store")
     p = params()
     with resolved_sources(p, root) as sources:
-        run_crawl(store, root, p, sources)
-    assert ingest(store, root, p).status == "published"
+        run_crawl(runtime_for(root, p, store), sources)
+    assert ingest(runtime_for(root, p, store)).status == "published"
     return root
 
 
@@ -56,7 +57,7 @@ def workspace(ingested_template, tmp_path) -> tuple[Path, LocalStore]:
 def test_synthetic_annotation_publishes_a_labelled_version_with_quality(workspace):
     root, store = workspace
     # when the newest dataset version is annotated with the default (synthetic) source
-    report = annotate(store, root, params())
+    report = annotate(runtime_for(root, params(), store))
     # then a labelled version carries the manifest, an annotation per clip and the quality report
     assert report.status == "published" and report.base_tag == "ds-0001" and report.version_tag == "ds-0002"
     assert report.selected == {"new": 12} and report.n_rejected == 0
@@ -73,11 +74,11 @@ def test_synthetic_annotation_publishes_a_labelled_version_with_quality(workspac
     assert quality["temporal_iou"] > 0.9 and quality["box_iou"] > 0.9 and quality["artifact_recall"] == 1.0
     assert Path(report.quality_report).read_text().startswith("<!doctype html>")
     # and a second run changes nothing, nor does re-ingesting with nothing new crawled
-    again = annotate(store, root, params())
+    again = annotate(runtime_for(root, params(), store))
     assert again.status == "unchanged" and again.selected == {}
     from vigil.jobs.ingest import ingest
 
-    reingested = ingest(store, root, params())
+    reingested = ingest(runtime_for(root, params(), store))
     assert reingested.status == "unchanged" and reingested.version_tag == "ds-0001"
     assert [v.tag for v in list_versions(registry)] == ["ds-0001", "ds-0002"]
     assert [e.action for e in read_events(store)][-1] == "annotation.publish"
@@ -89,7 +90,7 @@ def test_reannotate_after_prompt_bump_touches_exactly_the_stale_samples(workspac
     from vigil.jobs.ingest import crawled_items
 
     root, store = workspace
-    annotate(store, root, params(prompt_version="p1"))
+    annotate(runtime_for(root, params(prompt_version="p1"), store))
     # given three samples already re-done under the new prompt version p2
     truth = {i.sha256: i for i in crawled_items(store)}
     manifest = read_manifest_at(open_registry(root / "registry", store), "ds-0002")
@@ -100,7 +101,7 @@ def test_reannotate_after_prompt_bump_touches_exactly_the_stale_samples(workspac
                                                      prompt_version="p2", taxonomy_version=1))
     before = {sid: len(v) for sid, v in load_annotations(store).items()}
     # when re-annotation runs under p2
-    report = annotate(store, root, params(prompt_version="p2"), reannotate=True)
+    report = annotate(runtime_for(root, params(prompt_version="p2"), store), reannotate=True)
     # then exactly the other nine were redone, and nothing was overwritten
     after = {sid: len(v) for sid, v in load_annotations(store).items()}
     assert report.selected == {"stale": 9}
@@ -112,7 +113,7 @@ def test_reannotate_after_prompt_bump_touches_exactly_the_stale_samples(workspac
 
 def test_hard_examples_and_flags_are_reannotated(workspace, tmp_path):
     root, store = workspace
-    annotate(store, root, params())
+    annotate(runtime_for(root, params(), store))
     manifest = read_manifest_at(open_registry(root / "registry", store), "ds-0002")
     rows = list(manifest.itertuples())
     # given a model that got two clips wrong (one unparsable answer), and a person's flag on a third
@@ -125,19 +126,19 @@ def test_hard_examples_and_flags_are_reannotated(workspace, tmp_path):
     path.write_text(json.dumps(predictions))
     flag_sample(store, rows[2].sample_id, by="auditor@example.org", reason="box misses the object")
     # when re-annotating with those predictions
-    report = annotate(store, root, params(), reannotate=True, predictions=path)
+    report = annotate(runtime_for(root, params(), store), reannotate=True, predictions=path)
     # then exactly those three are redone, the flagged one carrying who flagged it
     assert report.selected == {"flagged": 1, "hard": 2}
     flagged = load_annotations(store, [rows[2].sample_id])[rows[2].sample_id]
     assert flagged[-1].flagged_by == "auditor@example.org"
     # and the flag is answered: another run does not redo it
-    assert annotate(store, root, params(), reannotate=True).selected == {}
+    assert annotate(runtime_for(root, params(), store), reannotate=True).selected == {}
 
 
 def test_failing_annotation_checks_quarantine_and_publish_nothing(workspace):
     root, store = workspace
     # when the bar for evidence per fake is set higher than any annotation meets
-    report = annotate(store, root, params(min_evidence_per_fake=9.0))
+    report = annotate(runtime_for(root, params(min_evidence_per_fake=9.0), store))
     # then nothing is published, the batch is quarantined with the failing rule, and the ledger says so
     assert report.status == "rejected" and report.version_tag is None
     assert any("_fake_evidence" in name for name in report.failed_expectations)
@@ -149,7 +150,7 @@ def test_failing_annotation_checks_quarantine_and_publish_nothing(workspace):
 @pytest.mark.slow
 def test_label_studio_export_and_reimport_through_the_cli(workspace, tmp_path):
     root, store = workspace
-    annotate(store, root, params())
+    annotate(runtime_for(root, params(), store))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "PREFECT_"))}
     env.update(VIGIL_WORKSPACE=str(root), VIGIL_STORE_ROOT=str(root / "store"))
     pfile = tmp_path / "params.yaml"
@@ -181,7 +182,7 @@ def test_label_studio_export_and_reimport_through_the_cli(workspace, tmp_path):
     assert imported.returncode == 0, imported.stderr
     assert "imported 12 human annotation(s)" in imported.stdout
     # then the next labelled version carries the human annotations, with who and when
-    report = annotate(store, root, params())
+    report = annotate(runtime_for(root, params(), store))
     table = pd.read_parquet(file_at(open_registry(root / "registry", store), report.version_tag, "annotations.parquet"))
     assert set(table["kind"]) == {"human"} and set(table["annotator"]) == {"ann@example.org"}
     assert table["label_agrees"].all()
@@ -227,7 +228,7 @@ def test_switching_annotator_makes_machine_annotations_stale_but_keeps_human_one
     from vigil.jobs.annotate import Versions, select_samples
 
     root, store = workspace
-    annotate(store, root, params())
+    annotate(runtime_for(root, params(), store))
     manifest = read_manifest_at(open_registry(root / "registry", store), "ds-0002")
     existing = load_annotations(store)
     # given one sample re-annotated by a person

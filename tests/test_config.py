@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vigil.params import Params, load_params, params_to_yaml, parse_params
-from vigil.settings import ConfigError, load_settings
+from vigil.config.params import Params, load_params, params_to_yaml, parse_params
+from vigil.config.errors import ConfigError
+from vigil.config.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from tests.pacing import assert_paced
 from vigil.core.hashing import sha256_bytes, sha256_file
 from vigil.core.records import provenance_key
 from vigil.crawl import crawl
-from vigil.params import SourceParams
+from vigil.config.params import SourceParams
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from tests.crawl_servers import (
 from vigil.crawl import BlockedAddress, check_url, crawl
 from vigil.crawl.fetch import backoff_delay, parse_retry_after
 from vigil.io.store import LocalStore
-from vigil.params import SourceParams
+from vigil.config.params import SourceParams
 
 
 @pytest.fixture(scope="module")

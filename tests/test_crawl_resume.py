@@ -26,7 +26,7 @@ _RUNNER = """
 import json, logging, sys
 from vigil.crawl import crawl
 from vigil.io.store import LocalStore, S3Store
-from vigil.params import CrawlParams, SourceParams
+from vigil.config.params import CrawlParams, SourceParams
 spec = json.loads(sys.argv[1])
 s = spec["store"]
 store = LocalStore(s["root"]) if s["kind"] == "local" else S3Store(s["endpoint"], s["access_key"], s["secret_key"], s["bucket"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from dotenv import dotenv_values
 
-from vigil.settings import ENV_PREFIX, Settings
+from vigil.config.settings import ENV_PREFIX, Settings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 

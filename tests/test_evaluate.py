@@ -36,7 +36,7 @@ def workspace(labelled_workspace, tmp_path_factory, tiny_model_dir):
     from vigil.io.models import publish_model_version
     from vigil.io.store import LocalStore
     from vigil.models.tiny import TinyModelConfig, build_tiny_model
-    from vigil.params import parse_params
+    from vigil.config.params import parse_params
 
     root = tmp_path_factory.mktemp("eval") / "ws"
     shutil.copytree(labelled_workspace, root, symlinks=True)
@@ -143,38 +143,38 @@ def test_the_serving_path_answers_every_clip_in_the_same_layout(runtime, workspa
 @pytest.mark.slow
 def test_the_gate_records_a_decision_moves_the_champion_on_a_pass_and_refuses_a_model_no_better(
         runtime, workspace, prefect_harness):
-    from flows.evaluate import evaluate_flow
+    from vigil.flows.evaluate import evaluate_flow
     from vigil.io.ledger import read_events, verify_ledger
     from vigil.io.models import read_alias, read_model_version
 
     root, params_file, (first, second) = workspace
     # when the first candidate is gated with no champion yet
     result = evaluate_flow(first, str(params_file))
-    decision = result["decision"]
+    decision = result.decision
     # then it passes on minimum levels alone and becomes the champion
-    assert decision["verdict"] == "pass" and decision["champion"] is None and result["promoted"]
+    assert decision.verdict == "pass" and decision.champion is None and result.promoted
     assert read_alias(runtime.store, "champion") == first
-    assert read_model_version(runtime.store, first).gate["decision"] == decision["decision_id"]
-    assert Path(result["report_html"]).is_file() and Path(result["report_md"]).is_file()
+    assert read_model_version(runtime.store, first).gate["decision"] == decision.decision_id
+    assert Path(result.report_html).is_file() and Path(result.report_md).is_file()
     # when a second model, no better than the champion, is gated
     refused = evaluate_flow(second, str(params_file))
     # then it is refused with the failing rule named, and the champion stays
-    assert refused["decision"]["verdict"] == "fail" and refused["decision"]["champion"] == first
-    assert "fixed/min_improvement" in refused["decision"]["failed"]
-    assert read_alias(runtime.store, "champion") == first and not refused["promoted"]
-    md = Path(refused["report_md"]).read_text()
+    assert refused.decision.verdict == "fail" and refused.decision.champion == first
+    assert "fixed/min_improvement" in refused.decision.failed
+    assert read_alias(runtime.store, "champion") == first and not refused.promoted
+    md = Path(refused.report_md).read_text()
     assert "FAIL" in md and "fixed/min_improvement" in md
     # and the decisions are in the store and the ledger, hashed, and the ledger still verifies
     events = read_events(runtime.store)
     gates = [e for e in events if e.action == "model.gate"]
     assert [g.outputs["verdict"] for g in gates[-2:]] == ["pass", "fail"]
-    record = runtime.store.get_json(f"gates/{refused['decision']['decision_id']}.json")
+    record = runtime.store.get_json(f"gates/{refused.decision.decision_id}.json")
     from vigil.core.hashing import sha256_json
 
     assert sha256_json(record) == gates[-1].outputs["record_sha256"]
     assert any(e.action == "model.alias.champion" for e in events) and verify_ledger(runtime.store).ok
     # and `dvc metrics diff` compares the two models' metric files
-    command = refused["metrics_diff"]
+    command = refused.metrics_diff
     repo, diff_args = command.split(" && ")[0][3:], command.split(" && ")[1].split()[1:]
     diff = subprocess.run([sys.executable, "-m", "dvc", *diff_args], cwd=repo, capture_output=True, text=True,
                           timeout=120)
@@ -185,4 +185,4 @@ def test_the_gate_records_a_decision_moves_the_champion_on_a_pass_and_refuses_a_
     assert "accuracy" in shown.stdout
     # when the champion itself is gated again, it is judged on minimum levels and the note says why
     again = evaluate_flow(first, str(params_file))
-    assert any("already the champion" in n for n in again["decision"]["notes"])
+    assert any("already the champion" in n for n in again.decision.notes)

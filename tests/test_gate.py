@@ -8,7 +8,7 @@ import pytest
 from vigil.core.evaluation import Prediction
 from vigil.core.gate import cluster_table, decide, generator_intervals, judge_set, metric_draws
 from vigil.core.metrics import format_compliance, skyra_scores
-from vigil.params import GateParams, GateRules, parse_params
+from vigil.config.params import GateParams, GateRules, parse_params
 
 GENERATORS = ("loom-2", "nova-6")
 
@@ -133,7 +133,7 @@ def test_generator_intervals_bracket_the_value():
 
 
 def test_params_refuse_an_unknown_gate_metric():
-    from vigil.settings import ConfigError
+    from vigil.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown gate metric.*rouge"):
         parse_params({"gate": {"fixed": {"min": {"rouge": 0.3}}}})

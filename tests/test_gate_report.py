@@ -15,7 +15,7 @@ from vigil.core.evaluation import EvalClip, EvidenceItem, Prediction, TruthArtif
 from vigil.core.gate import decide, generator_intervals
 from vigil.core.metrics import evaluation_metrics
 from vigil.evaluate.report import ReportExample, pick_examples, verdict_line, write_gate_report
-from vigil.params import GateParams
+from vigil.config.params import GateParams
 
 GENERATORS = ("loom-2", "nova-6.1")
 TRUTH = TruthArtifact(type="Shape Distortion", t=(0.5, 1.0), bbox=(0.2, 0.25, 0.6, 0.75))

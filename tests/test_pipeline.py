@@ -53,30 +53,34 @@ def _cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600) -> 
 def test_flows_publish_a_version_and_cache_unchanged_ingest(workspace_env, prefect_harness):
     from prefect import flow
 
-    from flows.data_plane import data_plane_flow
-    from flows.ingest import ingest_batch
+    from vigil.flows.cycle import cycle_flow
+    from vigil.flows.ingest import ingest_batch
     from vigil.io.ledger import read_events, verify_ledger
     from vigil.jobs.runtime import load_runtime
 
-    # when the main flow runs on the embedded default
-    result = data_plane_flow()
+    # when the main flow runs its data plane on the embedded default
+    result = cycle_flow(train=False)
     # then the zoo was crawled and a validated version published
-    assert result["crawl"]["stored"] == zoo_clip_count()
-    assert result["ingest"]["status"] == "published" and result["ingest"]["version_tag"] == "ds-0001"
+    assert result.crawl.stored == zoo_clip_count()
+    assert result.ingest.status == "published" and result.ingest.version_tag == "ds-0001"
     rt = load_runtime()
-    actions = [e.action for e in read_events(rt.ledger.store)]
-    assert actions == ["crawl.run", "dataset.publish", "annotation.publish"]
-    assert result["annotate"]["status"] == "published" and result["annotate"]["version_tag"] == "ds-0002"
+    events = read_events(rt.ledger.store)
+    assert [e.action for e in events] == ["crawl.run", "dataset.publish", "annotation.publish"]
+    assert result.annotate.status == "published" and result.annotate.version_tag == "ds-0002"
     assert verify_ledger(rt.ledger.store).ok
+    # and every step of the run names the one parameter snapshot it used, which the store keeps
+    assert {e.params["snapshot"] for e in events} == {result.params_hash}
+    assert rt.store.exists(f"params/{result.params_hash}.yaml")
 
     # and the ingest task is a Prefect cache hit while nothing upstream changed
     @flow
     def ingest_twice():
-        return ingest_batch(None, return_state=True), ingest_batch(None, return_state=True)
+        return (ingest_batch(result.params_hash, return_state=True),
+                ingest_batch(result.params_hash, return_state=True))
 
     first, second = ingest_twice()
     assert second.is_completed() and second.name == "Cached"
-    assert second.result()["version_tag"] == "ds-0001"
+    assert second.result().version_tag == "ds-0001"
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.workspaces import REPO, small_doc  # the labelled_workspace fixture is in conftest
-from vigil.params import parse_params
+from vigil.config.params import parse_params
 
 VIGIL = [sys.executable, "-m", "vigil.cli"]
 
@@ -223,7 +223,7 @@ def test_training_datasets_hold_the_clip_images_losslessly_in_sample_order(tmp_p
 
 
 def test_params_refuse_a_held_out_seed_that_is_trained_on():
-    from vigil.settings import ConfigError
+    from vigil.config.errors import ConfigError
 
     doc = small_doc(heldout={"zoo_seed": 101})
     with pytest.raises(ConfigError, match="also a pretrain seed"):
@@ -313,7 +313,7 @@ def test_decision_weights_weigh_the_token_offset_places_into_each_completion():
 
 def test_decision_weight_needs_the_evidence_target():
     doc = small_doc()
-    from vigil.settings import ConfigError
+    from vigil.config.errors import ConfigError
 
     doc["model"]["profiles"]["tiny"].update(sft_target="explanation", decision_weight=10)
     with pytest.raises(ConfigError, match="decision_weight needs sft_target: evidence"):
@@ -326,7 +326,7 @@ def test_lora_profile_trains_adapters_and_saves_one_merged_model(labelled_worksp
 
     from vigil.io.store import LocalStore
     from vigil.models.profile import build_base
-    from vigil.params import LoraParams
+    from vigil.config.params import LoraParams
     from vigil.train.prepare import prepare, read_samples
     from vigil.train.trl_stages import run_sft
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from vigil.params import parse_params
+from vigil.config.params import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,11 +40,12 @@ def build_labelled_workspace(root: Path) -> Path:
     from vigil.jobs.annotate import annotate
     from vigil.jobs.crawl import resolved_sources, run_crawl
     from vigil.jobs.ingest import ingest
+    from vigil.jobs.runtime import runtime_for
 
     store = LocalStore(root / "store")
     p = parse_params(small_doc())
     with resolved_sources(p, root) as sources:
-        run_crawl(store, root, p, sources)
-    assert ingest(store, root, p).status == "published"
-    assert annotate(store, root, p).status == "published"
+        run_crawl(runtime_for(root, p, store), sources)
+    assert ingest(runtime_for(root, p, store)).status == "published"
+    assert annotate(runtime_for(root, p, store)).status == "published"
     return root

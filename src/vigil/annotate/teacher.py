@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 import httpx
 
+from vigil.core.progress import ProgressCallback
+from vigil.config.errors import ServiceError
 from vigil.core import grammar
 from vigil.io.pacing import RateLimiter  # noqa: F401 (re-exported: tests and callers use it from here)
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance, Usage
@@ -39,7 +41,6 @@ from vigil.models.inputs import read_frames, subsample  # noqa: F401 (one frame-
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int], None]
 
 # Transport statuses worth another try: rate limited, or the server (or a proxy before it) failed.
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -154,7 +155,7 @@ def repair_message(violations: Sequence[tuple[str, str]], label: str) -> dict:
 
 # ------------------------------------------------------------------------------------ transport
 
-class TransportError(Exception):
+class TransportError(ServiceError):
     """The endpoint could not give a reply after retries (message is safe to record: no secrets)."""
 
 
@@ -314,9 +315,9 @@ async def annotate_sample(request: TeacherRequest, config: TeacherConfig, *,
         text = reply.text
         parsed, problems = check_reply(text, label, request.duration_s, taxonomy)
         if not problems:
-            log.info("teacher %s: accepted after %d repair(s)", request.sample_id[:12], round_)
+            log.debug("teacher %s: accepted after %d repair(s)", request.sample_id[:12], round_)
             return record(explanation=text, artifacts=_artifacts(parsed))
-        log.info("teacher %s: reply %d broke the rules: %s", request.sample_id[:12], round_ + 1,
+        log.debug("teacher %s: reply %d broke the rules: %s", request.sample_id[:12], round_ + 1,
                  ", ".join(c for c, _ in problems))
 
     codes = tuple(dict.fromkeys(c for c, _ in problems))

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.core.evaluation import REAL, Prediction, generator_of
 from vigil.core.hashing import sha256_json
-from vigil.params import GateParams, GateRules
+from vigil.config.params import GateParams, GateRules
 
 Verdict = Literal["pass", "fail"]
 MEAN_OVER_GENERATORS = ("paired_balanced_accuracy", "fake_recall")  # Skyra: unweighted mean across generators

@@ -33,6 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vigil.config.errors import InputError
+
 log = logging.getLogger(__name__)
 
 Label = Literal["real", "fake", "unknown"]
@@ -44,7 +46,7 @@ SPLITS: tuple[str, ...] = typing.get_args(Split)
 _HEX64 = r"^[0-9a-f]{64}$"
 
 
-class ManifestSchemaError(ValueError):
+class ManifestSchemaError(InputError, ValueError):
     """A manifest file does not match :data:`MANIFEST_SCHEMA`; the message names the column."""
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from vigil.core.progress import ProgressCallback
 from vigil.core.hashing import sha256_bytes, sha256_file
 from vigil.core.records import CrawledItem, provenance_key
 from vigil.core.sniff import ACCEPTED_VIDEO_TYPES, SNIFF_BYTES, sniff_media_type
@@ -45,7 +46,7 @@ from vigil.crawl.index import PhashIndex
 from vigil.crawl.state import CrawlState
 from vigil.io.media import MediaError, video_phash
 from vigil.io.store import ObjectStore, put_content_addressed, quarantine
-from vigil.params import CrawlParams, SourceParams
+from vigil.config.params import CrawlParams, SourceParams
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ QUARANTINE_REASONS: dict[str, str] = {
     "not_video": "the first bytes are not an accepted video container (HTML, JSON, PNG …); detail names the sniffed type",
 }
 
-ProgressCallback = Callable[[str, int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ async def _process(run: _Run, candidate: Candidate) -> None:
         run.problem(url, exc.reason, exc.detail)
         run.counts[outcome] += 1
         _done(run, outcome)
-        log.info("%s %s: %s", outcome, url, exc)
+        log.debug("%s %s: %s", outcome, url, exc)
         return
     try:
         outcome = await _keep(run, candidate, download)
@@ -291,7 +291,7 @@ async def _quarantine(run: _Run, candidate: Candidate, download: Download, reaso
     run.state.finish(candidate.media_url, "done", f"quarantined:{reason}", detail)
     run.problem(candidate.media_url, reason, detail)
     run.counts["quarantined"] += 1
-    log.info("quarantined %s: %s: %s", candidate.media_url, reason, detail)
+    log.debug("quarantined %s: %s: %s", candidate.media_url, reason, detail)
     return "quarantined"
 
 
@@ -360,7 +360,7 @@ async def _keep(run: _Run, candidate: Candidate, download: Download) -> str:
     run.items.append(item)
     counter = {"new": "stored", "duplicate": "duplicates", "near_duplicate": "near_duplicates"}[kind]
     run.counts[counter] += 1
-    log.info("%s %s (sha256 %s…)", counter, candidate.media_url, sha[:12])
+    log.debug("%s %s (sha256 %s…)", counter, candidate.media_url, sha[:12])
     return counter
 
 

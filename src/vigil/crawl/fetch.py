@@ -34,9 +34,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from vigil.config.errors import ServiceError
 from vigil.crawl.netguard import BlockedAddress, check_url
 from vigil.io.pacing import RateLimiter
-from vigil.params import CrawlParams
+from vigil.config.params import CrawlParams
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ FETCH_REASONS: dict[str, str] = {
 T = TypeVar("T")
 
 
-class FetchError(Exception):
+class FetchError(ServiceError):
     """A URL could not be fetched; ``reason`` is a stable code, ``detail`` is for people."""
 
     def __init__(self, reason: str, detail: str) -> None:

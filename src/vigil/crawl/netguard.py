@@ -18,13 +18,15 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from vigil.config.errors import InputError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: Schemes the crawler speaks; ``file:``, ``ftp:``, ``gopher:`` … are refused outright.
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
 
-class BlockedAddress(Exception):
+class BlockedAddress(InputError):
     """The URL is refused: its host is not public (or cannot be resolved, or the URL is unusable).
 
     ``reason`` is a stable code (``blocked_address``, ``unresolvable`` or ``unsupported_url``);

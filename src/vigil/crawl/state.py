@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vigil.config.errors import ConflictError
+
 STATUSES = ("pending", "done", "failed", "skipped")
 
 
-class CrawlLocked(RuntimeError):
+class CrawlLocked(ConflictError):
     """Another crawl holds this state dir; two crawls on one state would race each other."""
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from vigil.core.evaluation import REAL, EvalClip, TruthArtifact, read_clips
 from vigil.core.hashing import sha256_file, sha256_json
-from vigil.params import ZooParams
+from vigil.config.params import ZooParams
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,9 @@ def _render_zoo_chunk(job: tuple[dict, list[int], str]) -> list[tuple[int, dict 
 def zoo_evalset(zoo: ZooParams, seed: int, pairs_per_generator: int, root: str | Path, *,
                 workers: int = 2) -> EvalSet:
     """The fixed evaluation set for a zoo seed (rendered once under ``root``, then reused)."""
-    from vigil.zoo.catalog import ZOO_RENDER_VERSION, ZooConfig, build_catalog
+    from vigil.zoo.catalog import ZOO_RENDER_VERSION, ZooConfig, build_catalog, zoo_geometry
 
-    zoo_kwargs = dict(seed=seed, pairs_per_generator=pairs_per_generator, fps=zoo.fps, width=zoo.width,
-                      height=zoo.height, duration_s=(zoo.min_duration_s, zoo.max_duration_s),
-                      **({"generators": tuple(zoo.generators)} if zoo.generators else {}))
+    zoo_kwargs = dict(seed=seed, pairs_per_generator=pairs_per_generator, **zoo_geometry(zoo))
     key = sha256_json([ZOO_EVALSET_VERSION, ZOO_RENDER_VERSION, zoo_kwargs])[:12]
     out = Path(root) / f"zoo-{seed}-{key}"
     existing, staging = _existing_or_staging(out, "masks")

@@ -21,7 +21,7 @@ from vigil.core import grammar
 from vigil.core.evaluation import EvalClip, EvidenceItem, Prediction
 from vigil.evaluate.evalsets import EvalSet
 from vigil.models.inputs import ClipFrames, clip_images, detector_messages, load_clip, openai_messages
-from vigil.params import ModelProfile
+from vigil.config.params import ModelProfile
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.config.errors import ConflictError, VigilError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 4
@@ -40,7 +42,7 @@ LOCK_TIMEOUT_S = 600.0
 _SECRET_OPTIONS = {"secret_access_key", "access_key_id", "password", "session_token", "token"}
 
 
-class DvcError(RuntimeError):
+class DvcError(VigilError):
     """A DVC command failed; ``stderr`` holds DVC's own explanation."""
 
     def __init__(self, args: Sequence[str], returncode: int, stdout: str, stderr: str, repo: Path) -> None:
@@ -53,7 +55,7 @@ class DvcError(RuntimeError):
         super().__init__(f"dvc {' '.join(_masked(args))} failed in {repo} (exit {returncode}):\n{detail}")
 
 
-class DvcLockTimeout(DvcError):
+class DvcLockTimeout(DvcError, ConflictError):
     """Another process kept the repository busy for longer than the lock timeout."""
 
 

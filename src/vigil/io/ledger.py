@@ -78,8 +78,11 @@ class Ledger:
     store: ObjectStore
     retain_days: int = 0
     lock_dir: Path | None = None
+    params_snapshot: str | None = None  # sha256 of the run's parameter snapshot, named in every event
 
     def append(self, action: str, **fields: Any) -> LedgerEvent:
+        if self.params_snapshot:
+            fields["params"] = {"snapshot": self.params_snapshot, **(fields.get("params") or {})}
         return append_event(self.store, action, retain_days=self.retain_days, lock_dir=self.lock_dir, **fields)
 
 

@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 import httpx
 
+from vigil.config.errors import ServiceError
 
-class NotReady(RuntimeError):
+
+class NotReady(ServiceError):
     """The child exited or never answered; the message carries the reason."""
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from vigil.config.errors import NotFoundError, VigilError
 from vigil.core.hashing import md5_file
 from vigil.core.sample import read_manifest
 from vigil.io import dvc
@@ -59,12 +60,16 @@ _FALLBACK_IDENTITY = ("Vigil data registry", "vigil@localhost")
 _FETCH_STUB_PREFIX = ".vigil-fetch-"
 
 
-class RegistryError(RuntimeError):
+class RegistryError(VigilError):
     """A registry operation failed; the message says which step and why."""
 
 
 class PublishError(RegistryError):
     """Publishing failed; the registry was rolled back to its last published version."""
+
+
+class UnknownVersion(RegistryError, NotFoundError):
+    """No dataset version has this tag; the message lists the ones there are."""
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,7 @@ def list_versions(registry: DataRegistry) -> list[DatasetVersion]:
 
 def get_version(registry: DataRegistry, tag: str) -> DatasetVersion:
     if tag not in _tags(registry.path):
-        raise RegistryError(f"no dataset version {tag!r} in {registry.path}; have: {', '.join(_tags(registry.path)) or 'none'}")
+        raise UnknownVersion(f"no dataset version {tag!r} in {registry.path}; have: {', '.join(_tags(registry.path)) or 'none'}")
     return _version_at(registry.path, tag)
 
 
@@ -414,7 +419,7 @@ def files_at(registry: DataRegistry, tag: str) -> list[str]:
 def file_at(registry: DataRegistry, tag: str, name: str) -> Path:
     """Local path (in the DVC cache, read-only) of extra file ``name`` at version ``tag``."""
     if tag not in _tags(registry.path):
-        raise RegistryError(f"no dataset version {tag!r} in {registry.path}")
+        raise UnknownVersion(f"no dataset version {tag!r} in {registry.path}")
     if name not in files_at(registry, tag):
         raise RegistryError(f"version {tag} has no {name}; it has: {', '.join(files_at(registry, tag)) or 'no extra files'}")
     where = f"{tag}:{DATA_DIR}/{name}.dvc"
@@ -430,7 +435,7 @@ def manifest_md5_at(registry: DataRegistry, tag: str) -> str:
 def read_manifest_at(registry: DataRegistry, tag: str) -> pd.DataFrame:
     """The manifest of version ``tag``, from the DVC cache or, failing that, from the remote."""
     if tag not in _tags(registry.path):
-        raise RegistryError(f"no dataset version {tag!r} in {registry.path}")
+        raise UnknownVersion(f"no dataset version {tag!r} in {registry.path}")
     return read_manifest(_cached_object(registry, manifest_md5_at(registry, tag)))
 
 
@@ -439,7 +444,7 @@ def materialize_frames(registry: DataRegistry, tag: str, frames_dirs: Iterable[s
     """Copy the frame folders ``frames_dirs`` (manifest ``frames_dir`` values) of version ``tag``
     to ``dest/<frames_dir>/``, from the DVC cache or, failing that, the remote; md5-checked."""
     if tag not in _tags(registry.path):
-        raise RegistryError(f"no dataset version {tag!r} in {registry.path}")
+        raise UnknownVersion(f"no dataset version {tag!r} in {registry.path}")
     where = f"{tag}:{FRAMES_PATH}.dvc"
     listing = json.loads(_cached_object(registry, _dvc_md5(_git(registry.path, "show", where).stdout, where))
                          .read_text())

@@ -24,17 +24,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from vigil.config.errors import ConflictError, ServiceError
 from vigil.core.hashing import sha256_bytes, sha256_file
 
 # Objects up to this size go up in one part, so that the ETag is the plain MD5 we can compare.
 PART_SIZE = 64 * 1024 * 1024
 
 
-class StoreError(Exception):
+class StoreError(ServiceError):
     """A store operation failed; the message names the object and what to do."""
 
 
-class ObjectExists(StoreError):
+class ObjectExists(StoreError, ConflictError):
     """``if_absent`` was asked and the key is already taken."""
 
 

@@ -5,7 +5,7 @@ DataFrame against the suite below, renders Data Docs into a folder the caller ch
 context's default ``local_site`` points at a throw-away temp dir) and returns a small frozen
 :class:`ValidationResult` that flows, the CLI and the lineage ledger can keep without GX objects.
 
-The suite (every bound comes from :class:`vigil.params.ValidationParams`):
+The suite (every bound comes from :class:`vigil.config.params.ValidationParams`):
 
 * schema: every manifest column exists and has its type; required columns are never null;
 * identity: ``sample_id`` is 64 lower-case hex characters and unique;
@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from vigil.core.sample import LABELS, MANIFEST_SCHEMA, SPLITS
-from vigil.params import ValidationParams
+from vigil.config.params import ValidationParams
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def build_annotation_suite(params):
 
 def validate_annotations(df: pd.DataFrame, params, docs_dir: str | Path | None) -> ValidationResult:
     """Validate an annotation table: coverage, grammar compliance rate, evidence per fake and
-    agreement with the dataset's labels (bounds from ``params``: vigil.params.AnnotateParams)."""
+    agreement with the dataset's labels (bounds from ``params``: vigil.config.params.AnnotateParams)."""
     derived = df.copy()
     annotated = derived["annotation_id"].notna()
     derived["_compliant"] = derived["compliant"].where(annotated).astype("float64")

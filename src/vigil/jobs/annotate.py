@@ -21,23 +21,24 @@ from pathlib import Path
 
 import pandas as pd
 
+from vigil.core.progress import ProgressCallback
+from vigil.config.errors import ConfigError, NotFoundError
 from vigil.core.annotation import Annotation, annotation_row, is_current
 from vigil.core.annotator_quality import quality_html, score_annotator
 from vigil.core.hashing import sha256_json
 from vigil.core.records import ArtifactTruth
 from vigil.core.taxonomy import load_taxonomy
 from vigil.io.annotations import load_annotations, open_flags, write_annotation
-from vigil.io.ledger import Ledger
 from vigil.io.store import ObjectStore
 from vigil.jobs.ingest import crawled_items, stage_batch
-from vigil.params import AnnotateParams, Params
+from vigil.jobs.runtime import Runtime
+from vigil.config.params import AnnotateParams, Params
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int | None], None]
 
 
-class AnnotateError(RuntimeError):
+class AnnotateError(NotFoundError):
     """Annotation cannot start; the message says what to do first."""
 
 
@@ -85,7 +86,7 @@ class AnnotateReport:
 
 def choose_source(params: AnnotateParams, teacher: TeacherEndpoint | None) -> str:
     if params.source == "teacher" and teacher is None:
-        raise AnnotateError("annotate.source is 'teacher' but VIGIL_TEACHER_URL is not set: point it at an "
+        raise ConfigError("annotate.source is 'teacher' but VIGIL_TEACHER_URL is not set: point it at an "
                             "OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1) or use source: synthetic")
     if params.source == "auto":
         return "teacher" if teacher is not None else "synthetic"
@@ -221,22 +222,18 @@ def _with_flag(annotation: Annotation, flag: dict | None) -> Annotation:
 
 
 def annotate(
-    store: ObjectStore,
-    workspace: str | Path,
-    params: Params,
+    rt: Runtime,
     *,
     teacher: TeacherEndpoint | None = None,
     reannotate: bool = False,
     predictions: str | Path | None = None,
-    ledger: Ledger | None = None,
     progress: ProgressCallback | None = None,
 ) -> AnnotateReport:
     """Annotate what needs it, validate the annotation table, publish a labelled version."""
     from vigil.io.registry import files_at, latest_version, open_registry, publish_version, read_manifest_at
     from vigil.io.validation import validate_annotations
 
-    workspace = Path(workspace).absolute()
-    ledger = ledger or Ledger(store, lock_dir=workspace)
+    store, workspace, params, ledger = rt.store, rt.workspace, rt.params, rt.ledger
     cfg = params.annotate
     source = choose_source(cfg, teacher)
     versions = current_versions(source, cfg, teacher)

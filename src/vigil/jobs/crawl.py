@@ -4,29 +4,18 @@ into the store, and record the run in the ledger."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vigil.config.params import Params, SourceParams, ZooParams
+from vigil.core.progress import ProgressCallback
 from vigil.crawl.crawler import CrawlReport, crawl
-from vigil.io.ledger import Ledger
-from vigil.io.store import ObjectStore
-from vigil.params import Params, SourceParams, ZooParams
+from vigil.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_ZOO = "embedded:zoo"
-
-
-def zoo_config(zoo: ZooParams):
-    """The zoo's catalogue configuration for these params (one mapping, used by CLI and flows)."""
-    from vigil.zoo.catalog import ZooConfig
-
-    kwargs = dict(seed=zoo.seed, pairs_per_generator=zoo.pairs_per_generator, fps=zoo.fps,
-                  duration_s=(zoo.min_duration_s, zoo.max_duration_s), width=zoo.width, height=zoo.height)
-    if zoo.generators is not None:
-        kwargs["generators"] = zoo.generators
-    return ZooConfig(**kwargs)
 
 
 def preferred_port(cache_dir: str | Path) -> int:
@@ -47,6 +36,7 @@ def preferred_port(cache_dir: str | Path) -> int:
 def embedded_gallery(zoo: ZooParams, cache_dir: str | Path) -> Iterator[str]:
     """Run the zoo's gallery on loopback for the duration of the block (its :func:`preferred_port`, or a
     free one when that is taken); yields its URL."""
+    from vigil.zoo.catalog import zoo_config
     from vigil.zoo.gallery import GalleryServer
 
     def start(port: int) -> GalleryServer:
@@ -73,19 +63,14 @@ def resolved_sources(params: Params, workspace: str | Path) -> Iterator[tuple[So
 
 
 def run_crawl(
-    store: ObjectStore,
-    workspace: str | Path,
-    params: Params,
+    rt: Runtime,
     sources: tuple[SourceParams, ...],
     *,
-    ledger: Ledger | None = None,
-    progress: Callable[[str, int, int | None], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CrawlReport:
-    """Crawl ``sources`` into ``store``; one ledger event names every clip stored or seen."""
-    workspace = Path(workspace).absolute()
-    report = crawl(sources, params.crawl, store, workspace / "crawl", progress=progress)
-    ledger = ledger or Ledger(store, lock_dir=workspace)
-    ledger.append(
+    """Crawl ``sources`` into the store; one ledger event names every clip stored or seen."""
+    report = crawl(sources, rt.params.crawl, rt.store, rt.workspace / "crawl", progress=progress)
+    rt.ledger.append(
         "crawl.run",
         inputs={"sources": [{"name": s.name, "url": s.url} for s in sources]},
         outputs={
@@ -94,6 +79,6 @@ def run_crawl(
             "near_duplicates": sorted(f"{i.sha256}~{i.near_duplicate_of}" for i in report.items if i.near_duplicate_of),
             "quarantined": report.quarantined, "skipped": report.skipped, "failed": report.failed,
         },
-        params={"crawl": params.crawl.model_dump(mode="json", exclude={"sources"})},
+        params={"crawl": rt.params.crawl.model_dump(mode="json", exclude={"sources"})},
     )
     return report

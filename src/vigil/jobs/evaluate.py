@@ -16,27 +16,27 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vigil.core.progress import ProgressCallback
+from vigil.config.errors import NotFoundError
 from vigil.core.evaluation import Prediction, join_truth, read_predictions, write_predictions
 from vigil.core.hashing import sha256_file, sha256_json
 from vigil.core.model_version import ModelVersion
 from vigil.evaluate.evalsets import EvalSet, dataset_evalset, open_evalset, zoo_evalset
 from vigil.jobs.runtime import Runtime
-from vigil.params import ModelProfile
+from vigil.config.params import ModelProfile
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 SETS = ("fixed", "recent")
-Progress = Callable[[str, int, int], None]
 
 
-class EvaluateError(RuntimeError):
+class EvaluateError(NotFoundError):
     """The model or evaluation set cannot be resolved; the message says what to pass instead."""
 
 
@@ -97,7 +97,7 @@ def resolve_model(rt: Runtime, model: str) -> ModelRef:
     return ModelRef(f"{folder.name}-{sha256_json(files)[:8]}", folder, rt.params.model.active, None)
 
 
-def resolve_evalset(rt: Runtime, dataset: str, *, progress: Progress | None = None) -> EvalSet:
+def resolve_evalset(rt: Runtime, dataset: str, *, progress: ProgressCallback | None = None) -> EvalSet:
     """``fixed``, ``zoo:SEED``, ``latest`` / ``ds-NNNN`` (optionally ``:split``), or an evaluation-set folder."""
     root = rt.workspace / "evalsets"
     heldout = rt.params.train.heldout
@@ -140,7 +140,7 @@ def _store_prefix(model: str, evalset_id: str, key: str) -> str:
 
 
 def evaluate_model(rt: Runtime, model: ModelRef, evalset: EvalSet, *, server: str | None = None,
-                   served_model: str | None = None, progress: Progress | None = None) -> Evaluation:
+                   served_model: str | None = None, progress: ProgressCallback | None = None) -> Evaluation:
     """Predictions and metrics of ``model`` on ``evalset`` (offline runs are cached by model, set and settings)."""
     from vigil.core.metrics import evaluation_metrics
     from vigil.evaluate.predict import predict_offline, predict_server
@@ -182,13 +182,61 @@ def evaluate_model(rt: Runtime, model: ModelRef, evalset: EvalSet, *, server: st
 
 
 def evaluate(rt: Runtime, model: str, dataset: str, *, server: str | None = None, served_model: str | None = None,
-             progress: Progress | None = None) -> Evaluation:
+             progress: ProgressCallback | None = None) -> Evaluation:
     """``vigil evaluate MODEL DATASET``."""
     return evaluate_model(rt, resolve_model(rt, model), resolve_evalset(rt, dataset, progress=progress),
                           server=server, served_model=served_model, progress=progress)
 
 
 # --------------------------------------------------------------------------------------- gate
+# The gate is six steps, each a function the evaluate flow runs as its own task and `gate` chains
+# for the CLI and tests: evaluate both models → decide → record → report → metrics repository →
+# promote. Steps hand each other small records of names and paths, never predictions or models.
+
+@dataclass(frozen=True)
+class EvaluationRef:
+    """Where one finished evaluation lies (its evaluation set folder, predictions and metrics)."""
+
+    model: str
+    evalset_dir: str
+    predictions_path: str
+    metrics_path: str
+
+    @classmethod
+    def of(cls, ev: Evaluation) -> EvaluationRef:
+        return cls(ev.model, str(ev.evalset.path), str(ev.predictions_path), str(ev.metrics_path))
+
+    def load(self) -> Evaluation:
+        metrics_path = Path(self.metrics_path)
+        return Evaluation(self.model, open_evalset(self.evalset_dir), Path(self.predictions_path), metrics_path,
+                          json.loads(metrics_path.read_text()), cached=True)
+
+
+@dataclass(frozen=True)
+class GateEvaluations:
+    """Step 1's result: who is judged against whom, and their evaluations on each gate set."""
+
+    candidate: str
+    champion: str | None
+    notes: tuple[str, ...]
+    candidate_runs: dict[str, EvaluationRef]
+    champion_runs: dict[str, EvaluationRef] | None
+
+    def loaded(self) -> tuple[dict[str, Evaluation], dict[str, Evaluation] | None]:
+        cand = {name: ref.load() for name, ref in self.candidate_runs.items()}
+        champ = {name: ref.load() for name, ref in self.champion_runs.items()} if self.champion_runs else None
+        return cand, champ
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """Step 3's result: the decision as stored, and its hash (what the alias move and the ledger cite)."""
+
+    decision_id: str
+    verdict: str
+    record_uri: str
+    record_sha256: str
+
 
 @dataclass(frozen=True)
 class GateOutcome:
@@ -205,14 +253,10 @@ def _evaluation_ref(ev: Evaluation) -> dict[str, Any]:
             "predictions_sha256": sha256_file(ev.predictions_path), "metrics_sha256": sha256_file(ev.metrics_path)}
 
 
-def gate(rt: Runtime, candidate: str, *, champion: str | None = None, promote: bool = True,
-         progress: Progress | None = None) -> GateOutcome:
-    """Judge ``candidate`` against ``champion`` (default: the champion alias) and record the decision."""
-    from vigil.core.gate import decide, generator_intervals
-    from vigil.evaluate.report import ReportExample, pick_examples, write_gate_report
-    from vigil.io.ledger import code_revision
-    from vigil.io.metrics_repo import commit_metrics, open_metrics_repo
-    from vigil.io.models import read_alias, record_gate, set_alias
+def evaluate_for_gate(rt: Runtime, candidate: str, *, champion: str | None = None,
+                      progress: ProgressCallback | None = None) -> GateEvaluations:
+    """Step 1: the candidate and the champion (default: the champion alias) on the fixed set and the recent slice."""
+    from vigil.io.models import read_alias
 
     cand = resolve_model(rt, candidate)
     if cand.version is None:
@@ -226,60 +270,109 @@ def gate(rt: Runtime, candidate: str, *, champion: str | None = None, promote: b
     champ = resolve_model(rt, champion_id) if champion_id else None
     evalsets = {"fixed": resolve_evalset(rt, "fixed", progress=progress),
                 "recent": resolve_evalset(rt, "latest", progress=progress)}
-    cand_ev = {name: evaluate_model(rt, cand, es, progress=progress) for name, es in evalsets.items()}
-    champ_ev = {name: evaluate_model(rt, champ, es, progress=progress) for name, es in evalsets.items()} \
-        if champ else None
+    cand_runs = {name: EvaluationRef.of(evaluate_model(rt, cand, es, progress=progress)) for name, es in evalsets.items()}
+    champ_runs = ({name: EvaluationRef.of(evaluate_model(rt, champ, es, progress=progress))
+                   for name, es in evalsets.items()} if champ else None)
+    return GateEvaluations(cand.name, champ.name if champ else None, tuple(notes), cand_runs, champ_runs)
+
+
+def decide_gate(rt: Runtime, runs: GateEvaluations):
+    """Step 2: the gate's rules (params.yaml ``gate``) on the evaluations; a pure judgement, nothing written."""
+    from vigil.core.gate import decide
+    from vigil.io.ledger import code_revision
+
+    cand_ev, champ_ev = runs.loaded()
     evaluations = {name: {"candidate": _evaluation_ref(cand_ev[name]),
                           **({"champion": _evaluation_ref(champ_ev[name])} if champ_ev else {})}
-                   for name in evalsets}
-    cand_preds = {name: ev.predictions for name, ev in cand_ev.items()}
-    champ_preds = {name: ev.predictions for name, ev in champ_ev.items()} if champ_ev else None
-    decision = decide(cand.name, cand_preds, rt.params.gate, champion_id=champ.name if champ else None,
-                      champion=champ_preds, evaluations=evaluations, notes=notes, code_rev=code_revision(),
-                      created_at=datetime.now(timezone.utc).isoformat())
+                   for name in cand_ev}
+    return decide(runs.candidate, {n: ev.predictions for n, ev in cand_ev.items()}, rt.params.gate,
+                  champion_id=runs.champion,
+                  champion={n: ev.predictions for n, ev in champ_ev.items()} if champ_ev else None,
+                  evaluations=evaluations, notes=list(runs.notes), code_rev=code_revision(),
+                  created_at=datetime.now(timezone.utc).isoformat())
+
+
+def record_decision(rt: Runtime, decision) -> GateRecord:
+    """Step 3: the decision record in the store, its ledger event, and the verdict on the candidate's record."""
+    from vigil.io.models import record_gate
+
     record_key = f"gates/{decision.decision_id}.json"
     rt.store.put_json(record_key, decision.model_dump(mode="json"))
     record_sha = sha256_json(decision.model_dump(mode="json"))
     rt.ledger.append("model.gate",
-                     inputs={"candidate": cand.name, "champion": decision.champion,
+                     inputs={"candidate": decision.candidate, "champion": decision.champion,
                              "evaluations": {n: {k: v["predictions_sha256"] for k, v in e.items()}
-                                             for n, e in evaluations.items()}},
+                                             for n, e in decision.evaluations.items()}},
                      outputs={"decision": decision.decision_id, "verdict": decision.verdict,
                               "failed": list(decision.failed), "record": rt.store.uri(record_key),
                               "record_sha256": record_sha},
                      params={"gate": rt.params.gate.model_dump(mode="json")})
-    record_gate(rt.store, cand.name, {"decision": decision.decision_id, "verdict": decision.verdict,
-                                      "champion": decision.champion, "failed": list(decision.failed),
-                                      "record": rt.store.uri(record_key), "record_sha256": record_sha})
-    # the report for people
+    record_gate(rt.store, decision.candidate, {"decision": decision.decision_id, "verdict": decision.verdict,
+                                               "champion": decision.champion, "failed": list(decision.failed),
+                                               "record": rt.store.uri(record_key), "record_sha256": record_sha})
+    return GateRecord(decision.decision_id, decision.verdict, rt.store.uri(record_key), record_sha)
+
+
+def report_gate(rt: Runtime, runs: GateEvaluations, decision) -> tuple[Path, Path]:
+    """Step 4: the report for people (HTML and its Markdown twin), in the workspace and the store."""
+    from vigil.core.gate import generator_intervals
+    from vigil.evaluate.report import ReportExample, pick_examples, write_gate_report
+
+    cand_ev, champ_ev = runs.loaded()
     out_dir = rt.workspace / "reports" / "gates" / decision.decision_id
     metrics = {n: {"candidate": cand_ev[n].metrics, "champion": champ_ev[n].metrics if champ_ev else None}
-               for n in evalsets}
-    intervals = {n: {"candidate": generator_intervals(cand_preds[n], rt.params.gate),
-                     "champion": generator_intervals(champ_preds[n], rt.params.gate) if champ_preds else None}
-                 for n in evalsets}
+               for n in cand_ev}
+    intervals = {n: {"candidate": generator_intervals(cand_ev[n].predictions, rt.params.gate),
+                     "champion": generator_intervals(champ_ev[n].predictions, rt.params.gate) if champ_ev else None}
+                 for n in cand_ev}
     examples = []
-    per_set = max(1, rt.params.evaluate.report_examples // len(evalsets)) if rt.params.evaluate.report_examples else 0
-    for name, es in evalsets.items():
-        if per_set and cand_preds[name]:
-            for pred, clip in pick_examples(join_truth(cand_preds[name], es.clips), per_set):
-                examples.append(ReportExample(set=name, prediction=pred, clip=clip, frames_dir=es.frames_dir(clip)))
+    per_set = max(1, rt.params.evaluate.report_examples // len(cand_ev)) if rt.params.evaluate.report_examples else 0
+    for name, ev in cand_ev.items():
+        predictions = ev.predictions
+        if per_set and predictions:
+            for pred, clip in pick_examples(join_truth(predictions, ev.evalset.clips), per_set):
+                examples.append(ReportExample(set=name, prediction=pred, clip=clip, frames_dir=ev.evalset.frames_dir(clip)))
     html, md = write_gate_report(decision, metrics, intervals, examples, out_dir)
     for path in (html, md):
         rt.store.put_file(f"reports/gates/{decision.decision_id}/{path.name}", path,
                           content_type="text/html" if path.suffix == ".html" else "text/markdown")
-    # dvc metrics diff between the two models
+    return html, md
+
+
+def compare_metrics(rt: Runtime, runs: GateEvaluations, decision_id: str) -> str:
+    """Step 5: both models' metrics committed to the metrics repository; returns the `dvc metrics diff` command."""
+    from vigil.io.metrics_repo import commit_metrics, open_metrics_repo
+
+    cand_ev, champ_ev = runs.loaded()
     repo = open_metrics_repo(rt.workspace / "metrics-repo")
     if champ_ev:
-        commit_metrics(repo, {n: ev.metrics for n, ev in champ_ev.items()}, tag=f"{decision.decision_id}-champion",
-                       message=f"{decision.decision_id}: champion {champ.name}")
-    commit_metrics(repo, {n: ev.metrics for n, ev in cand_ev.items()}, tag=f"{decision.decision_id}-candidate",
-                   message=f"{decision.decision_id}: candidate {cand.name}")
-    diff = (f"cd {repo} && dvc metrics diff {decision.decision_id}-champion {decision.decision_id}-candidate"
+        commit_metrics(repo, {n: ev.metrics for n, ev in champ_ev.items()}, tag=f"{decision_id}-champion",
+                       message=f"{decision_id}: champion {runs.champion}")
+    commit_metrics(repo, {n: ev.metrics for n, ev in cand_ev.items()}, tag=f"{decision_id}-candidate",
+                   message=f"{decision_id}: candidate {runs.candidate}")
+    return (f"cd {repo} && dvc metrics diff {decision_id}-champion {decision_id}-candidate"
             if champ_ev else f"cd {repo} && dvc metrics show")
-    promoted = False
-    if promote and decision.verdict == "pass" and read_alias(rt.store, CHAMPION) != cand.name:
-        set_alias(rt.store, rt.ledger, CHAMPION, cand.name,
-                  reason={"decision": decision.decision_id, "record_sha256": record_sha})
-        promoted = True
-    return GateOutcome(decision, rt.store.uri(record_key), html, md, diff, promoted)
+
+
+def promote_on_pass(rt: Runtime, candidate: str, record: GateRecord) -> bool:
+    """Step 6: on a pass, the champion alias moves to the candidate (with the decision as its reason)."""
+    from vigil.io.models import read_alias, set_alias
+
+    if record.verdict != "pass" or read_alias(rt.store, CHAMPION) == candidate:
+        return False
+    set_alias(rt.store, rt.ledger, CHAMPION, candidate,
+              reason={"decision": record.decision_id, "record_sha256": record.record_sha256})
+    return True
+
+
+def gate(rt: Runtime, candidate: str, *, champion: str | None = None, promote: bool = True,
+         progress: ProgressCallback | None = None) -> GateOutcome:
+    """Judge ``candidate`` against ``champion`` (default: the champion alias) and record the decision:
+    the six steps above in order, in this process."""
+    runs = evaluate_for_gate(rt, candidate, champion=champion, progress=progress)
+    decision = decide_gate(rt, runs)
+    record = record_decision(rt, decision)
+    html, md = report_gate(rt, runs, decision)
+    diff = compare_metrics(rt, runs, decision.decision_id)
+    promoted = promote_on_pass(rt, runs.candidate, record) if promote else False
+    return GateOutcome(decision, record.record_uri, html, md, diff, promoted)

@@ -19,19 +19,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from vigil.core.progress import ProgressCallback
 from vigil.core.hashing import sha256_json
 from vigil.core.phash import is_near_duplicate
 from vigil.core.records import CrawledItem, labels_conflict
 from vigil.core.sample import Sample, write_manifest
 from vigil.core.splits import assign_splits
-from vigil.io.ledger import Ledger
 from vigil.io.media import MediaError, probe, sample_frames
 from vigil.io.store import ObjectStore, quarantine
-from vigil.params import Params
+from vigil.config.params import Params
+from vigil.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -212,20 +212,12 @@ def allowed_generators(params: Params) -> tuple[str, ...]:
     return ("real", "unknown", *sorted(GENERATORS))
 
 
-def ingest(
-    store: ObjectStore,
-    workspace: str | Path,
-    params: Params,
-    *,
-    ledger: Ledger | None = None,
-    progress: ProgressCallback | None = None,
-) -> IngestReport:
+def ingest(rt: Runtime, *, progress: ProgressCallback | None = None) -> IngestReport:
     """Turn everything crawled so far into the next dataset version, if it passes validation."""
     from vigil.io.registry import list_versions, open_registry, publish_version
     from vigil.io.validation import validate_manifest
 
-    workspace = Path(workspace).absolute()
-    ledger = ledger or Ledger(store, lock_dir=workspace)
+    store, workspace, params, ledger = rt.store, rt.workspace, rt.params, rt.ledger
     samples_dir = workspace / "ingest" / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
     items = crawled_items(store)

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.config.errors import NotFoundError
 from vigil.core.annotation import Annotation
 from vigil.core.hashing import sha256_file
 from vigil.core.taxonomy import load_taxonomy
 from vigil.io.annotations import write_annotation
-from vigil.io.ledger import Ledger
 from vigil.io.store import ObjectStore
-from vigil.params import Params
+from vigil.jobs.runtime import Runtime
 
 
-def export_version(store: ObjectStore, workspace: str | Path, out_path: str | Path, *, tag: str | None = None,
-                   media_base_url: str = "/data/local-files/?d=", config_path: str | Path | None = None) -> Path:
+@dataclass(frozen=True)
+class ExportReport:
+    tasks_path: Path
+    tag: str
+    n_tasks: int
+    config_path: Path | None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    n_imported: int
+    problems: tuple[str, ...]
+
+
+def export_version(rt: Runtime, out_path: str | Path, *, tag: str | None = None,
+                   media_base_url: str = "/data/local-files/?d=", config_path: str | Path | None = None) -> ExportReport:
     """Tasks for every sample of a labelled version, its chosen annotation as the pre-annotation.
 
     Media and frame URLs are ``media_base_url`` + the store key, which is how Label Studio's
@@ -25,12 +40,13 @@ def export_version(store: ObjectStore, workspace: str | Path, out_path: str | Pa
     from vigil.annotate.labelstudio import ExportItem, export_tasks, labeling_config
     from vigil.io.registry import file_at, files_at, latest_version, list_versions, open_registry, read_manifest_at
 
-    registry = open_registry(Path(workspace) / "registry", store)
+    store = rt.store
+    registry = open_registry(rt.workspace / "registry", store)
     version = latest_version(registry) if tag is None else next((v for v in list_versions(registry) if v.tag == tag), None)
     if version is None:
-        raise ValueError(f"no dataset version {tag or ''} to export: run `vigil run` first")
+        raise NotFoundError(f"no dataset version {tag or ''} to export: run `vigil run` first")
     if "annotations.parquet" not in files_at(registry, version.tag):
-        raise ValueError(f"{version.tag} is not a labelled version: run `vigil annotate` first")
+        raise NotFoundError(f"{version.tag} is not a labelled version: run `vigil annotate` first")
     manifest = read_manifest_at(registry, version.tag).set_index("sample_id")
     table = pd.read_parquet(file_at(registry, version.tag, "annotations.parquet"))
     annotations = _chosen_records(store, table)
@@ -43,7 +59,7 @@ def export_version(store: ObjectStore, workspace: str | Path, out_path: str | Pa
     written = export_tasks(items, out_path, model_version=f"vigil:{version.tag}")
     if config_path is not None:
         Path(config_path).write_text(labeling_config(load_taxonomy()))
-    return written
+    return ExportReport(Path(written), version.tag, len(items), Path(config_path) if config_path else None)
 
 
 def _chosen_records(store: ObjectStore, table) -> dict[str, Annotation]:
@@ -56,17 +72,16 @@ def _chosen_records(store: ObjectStore, table) -> dict[str, Annotation]:
     return out
 
 
-def import_export(store: ObjectStore, export_path: str | Path, params: Params, *,
-                  ledger: Ledger | None = None) -> tuple[int, list[str]]:
+def import_export(rt: Runtime, export_path: str | Path) -> ImportReport:
     """Store every human annotation of a Label Studio export as a new record; returns (count, problems)."""
     from vigil.annotate.labelstudio import import_annotations
     from vigil.core.grammar import PROMPT_VERSION
 
-    result = import_annotations(export_path, prompt_version=params.annotate.prompt_version or PROMPT_VERSION,
+    result = import_annotations(export_path, prompt_version=rt.params.annotate.prompt_version or PROMPT_VERSION,
                                 taxonomy_version=load_taxonomy().version)
-    keys = [write_annotation(store, a) for a in result.annotations]
-    (ledger or Ledger(store)).append(
+    keys = [write_annotation(rt.store, a) for a in result.annotations]
+    rt.ledger.append(
         "annotation.import", inputs={"export": str(export_path), "export_sha256": sha256_file(export_path)},
         outputs={"annotations": [k.rsplit("/", 1)[1].removesuffix(".json") for k in keys]},
         params={"annotators": sorted({a.provenance.annotator for a in result.annotations})})
-    return len(keys), [str(p) for p in result.problems]
+    return ImportReport(len(keys), tuple(str(p) for p in result.problems))

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vigil.config.errors import VigilError
+from vigil.core.model_version import ModelVersion
 from vigil.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ METRICS = Path("metrics")
 STAGES = ("prepare", "pretrain", "sft", "grpo", "heldout")
 
 
-class TrainError(RuntimeError):
+class TrainError(VigilError):
     """A training stage or the pipeline failed; the message says which and what to do."""
 
 
@@ -120,16 +122,37 @@ def project_dir(start: str | Path = ".") -> Path:
     raise TrainError(f"no dvc.yaml with a .dvc folder in {here} or above: run training from the Vigil checkout")
 
 
-def repro(project: str | Path, *, force: bool = False) -> None:
-    """``dvc repro`` of the training stages, streaming its output; the venv's tools first on PATH."""
+def _check_project_params(rt: Runtime, project: Path, when: str) -> None:
+    """DVC decides what to re-run from the project's params.yaml; the stages train with the run's
+    snapshot. The two must be the same parameters, or dvc.lock would record values no model saw."""
+    from vigil.config.params import load_params, params_snapshot
+
+    file_hash = params_snapshot(load_params(project / "params.yaml"))[1]
+    if file_hash != rt.params_hash:
+        raise TrainError(f"{project / 'params.yaml'} {when} differs from this run's parameters "
+                         f"(snapshot {rt.params_hash[:12]}, file {file_hash[:12]}): DVC tracks that file, so train "
+                         "with it (`vigil train` without --params, or VIGIL_PARAMS_FILE pointing at it)"
+                         + ("" if when == "before training" else "; then run `vigil train --force`"))
+
+
+def repro(rt: Runtime, project: str | Path, *, force: bool = False) -> None:
+    """``dvc repro`` of the training stages, streaming its output; the venv's tools first on PATH.
+
+    Every stage loads the run's parameter snapshot (``VIGIL_PARAMS_SNAPSHOT``), not the file."""
+    from vigil.jobs.runtime import PARAMS_SNAPSHOT_ENV
+
+    project = Path(project)
+    _check_project_params(rt, project, "before training")
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env[PARAMS_SNAPSHOT_ENV] = rt.params_hash
     cmd = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else []), "heldout"]
     log.info("running %s in %s", " ".join(cmd[1:]), project)
     done = subprocess.run(cmd, cwd=project, env=env)
     if done.returncode:
         raise TrainError(f"`dvc repro` failed (exit {done.returncode}); its output above names the stage. "
                          "Run it again to resume from the last checkpoint.")
+    _check_project_params(rt, project, "changed during training and")
 
 
 def collect_metrics(project: str | Path) -> dict[str, Any]:
@@ -138,7 +161,7 @@ def collect_metrics(project: str | Path) -> dict[str, Any]:
             for stage in ("pretrain", "sft", "grpo", "heldout") if (folder / f"{stage}.json").is_file()}
 
 
-def register_candidate(rt: Runtime, project: str | Path = ".") -> dict[str, Any]:
+def register_candidate(rt: Runtime, project: str | Path = ".") -> ModelVersion:
     """Upload the GRPO model and register it as a candidate model version, with a ledger event."""
     from vigil.io.models import publish_model_version
 
@@ -149,13 +172,14 @@ def register_candidate(rt: Runtime, project: str | Path = ".") -> dict[str, Any]
     version = publish_model_version(
         rt.store, rt.ledger, p["grpo"], base=profile.base or "vigil-tiny (built locally)",
         profile=rt.params.model.profile,
-        params={"model": rt.params.model.model_dump(mode="json"), "train": rt.params.train.model_dump(mode="json")},
+        params={"snapshot": rt.params_hash, "model": rt.params.model.model_dump(mode="json"),
+                "train": rt.params.train.model_dump(mode="json")},
         dataset=dataset, metrics=collect_metrics(project))
-    return version.model_dump(mode="json")
+    return version
 
 
-def train(rt: Runtime, project: str | Path = ".", *, force: bool = False) -> dict[str, Any]:
+def train(rt: Runtime, project: str | Path = ".", *, force: bool = False) -> ModelVersion:
     """The whole training pipeline for ``train.dataset``, then the candidate's registration."""
     project = project_dir(project)
-    repro(project, force=force)
+    repro(rt, project, force=force)
     return register_candidate(rt, project)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from vigil.models.compat import ensure_transformers_compat
-from vigil.params import ModelProfile
+from vigil.config.params import ModelProfile
 
 __all__ = ["build_base", "configure_processor", "load_for_training", "load_processor", "model_dtype"]
 

@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.config.errors import InputError, ServiceError
 from vigil.io.procs import NotReady, free_port, wait_http_ready
 
 __all__ = ["ServerInfo", "ServerStartError", "serve_openai", "validate_chat_request"]
@@ -51,7 +52,7 @@ _ROLES = {"system", "developer", "user", "assistant", "tool"}
 _PART_TYPES = {"text", "image_url"}
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(ServiceError):
     """The server process exited or did not become ready in time (message holds its log tail)."""
 
 
@@ -69,7 +70,7 @@ class ServerInfo:
 # Request checks (run inside the server; pure functions so they are tested directly too)
 
 
-class RequestError(ValueError):
+class RequestError(InputError, ValueError):
     def __init__(self, message: str, param: str | None = None):
         super().__init__(message)
         self.param = param

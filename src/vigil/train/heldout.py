@@ -20,7 +20,7 @@ import numpy as np
 from vigil.core import grammar
 from vigil.core.metrics import paired_balanced_accuracy, recall
 from vigil.models.inputs import ClipFrames, clip_images, detector_messages
-from vigil.params import HeldoutParams, ModelProfile, PretrainParams, ZooParams
+from vigil.config.params import HeldoutParams, ModelProfile, PretrainParams, ZooParams
 from vigil.train.pretrain import PretrainData, render_pretrain_data
 
 log = logging.getLogger(__name__)

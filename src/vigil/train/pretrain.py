@@ -27,7 +27,7 @@ import numpy as np
 
 from vigil.core.metrics import paired_balanced_accuracy, roc_auc
 from vigil.models.inputs import subsample
-from vigil.params import ModelProfile, PretrainParams, ZooParams
+from vigil.config.params import ModelProfile, PretrainParams, ZooParams
 from vigil.train.runlog import MetricLog, fingerprint, mirror_checkpoint, write_metrics
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,10 @@ def _render_chunk(job: tuple[dict, list[int], str, float]) -> list[tuple]:
 def render_pretrain_data(zoo: ZooParams, params: PretrainParams, profile: ModelProfile, cache_dir: str | Path,
                          seed: int = 0) -> PretrainData:
     """Render (or load from the cache) the stage's clips; pairs the zoo cannot render are dropped."""
-    from vigil.zoo.catalog import ZOO_RENDER_VERSION, ZooConfig, build_catalog
+    from vigil.zoo.catalog import ZOO_RENDER_VERSION, ZooConfig, build_catalog, zoo_geometry
 
     # Only what the render reads is in the key: the gallery's own seed and size do not change these clips.
-    geometry = dict(fps=zoo.fps, width=zoo.width, height=zoo.height, duration_s=(zoo.min_duration_s, zoo.max_duration_s),
-                    **({"generators": tuple(zoo.generators)} if zoo.generators else {}))
+    geometry = zoo_geometry(zoo)
     key = fingerprint("pretrain-data-v2", ZOO_RENDER_VERSION, geometry, params.zoo_seeds, params.pairs_per_generator,
                       profile.max_frames, profile.min_pixels, profile.max_pixels, profile.frame_pairs,
                       params.token_threshold, seed)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from vigil.config.params import ZooParams
 from vigil.io.encode import write_video
 from vigil.zoo.artifacts import InjectedArtifact
 from vigil.zoo.generators import REAL, fake_generator_names, generate_fake, get_generator, scene_for
@@ -112,6 +113,20 @@ class ZooConfig:
                     "duration_s": list(self.duration_s), "width": self.width,
                     "height": self.height, "crf": self.crf, "gop": self.gop}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def zoo_geometry(zoo: ZooParams) -> dict[str, Any]:
+    """The :class:`ZooConfig` fields that ``params.yaml``'s ``zoo`` section fixes for every catalogue a run
+    renders (the gallery, the fixed evaluation set, the pretrain clips): frame rate, size, durations and
+    generators, without the seed and catalogue size that each of them sets for itself. Plain values, so
+    callers can hash them into cache keys and send them to worker processes."""
+    return dict(fps=zoo.fps, width=zoo.width, height=zoo.height, duration_s=(zoo.min_duration_s, zoo.max_duration_s),
+                **({"generators": tuple(zoo.generators)} if zoo.generators is not None else {}))
+
+
+def zoo_config(zoo: ZooParams) -> ZooConfig:
+    """The gallery's catalogue configuration for ``params.yaml``'s ``zoo`` section."""
+    return ZooConfig(seed=zoo.seed, pairs_per_generator=zoo.pairs_per_generator, **zoo_geometry(zoo))
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vigil.config.errors import ConfigError
+
 ENV_PREFIX = "VIGIL_"
-
-
-class ConfigError(Exception):
-    """A configuration value is unknown or invalid; the message says which and what is allowed."""
 
 
 class Settings(BaseSettings):
@@ -112,31 +110,3 @@ def load_settings(env_file: str | Path | None = ".env", **overrides) -> Settings
             exc, "environment/.env",
             key_of=lambda loc: ENV_PREFIX + "_".join(map(str, loc)).upper() if loc else "settings",
         )) from exc
-
-
-def open_store(settings: Settings):
-    """The configured object store (local folder or S3)."""
-    from vigil.io.store import LocalStore, S3Store
-
-    if settings.store_backend == "local":
-        return LocalStore(settings.store_path, settings.bucket)
-    return S3Store(
-        settings.s3_endpoint, settings.s3_access_key.get_secret_value(),
-        settings.s3_secret_key.get_secret_value(), settings.bucket,
-        secure=settings.s3_secure, region=settings.s3_region,
-    )
-
-
-def open_ledger_store(settings: Settings):
-    """The store the ledger lives in: the main one, or a lock-enabled bucket of its own."""
-    from vigil.io.store import LocalStore, S3Store
-
-    if not settings.ledger_bucket:
-        return open_store(settings)
-    if settings.store_backend == "local":
-        return LocalStore(settings.store_path, settings.ledger_bucket)
-    return S3Store(
-        settings.s3_endpoint, settings.s3_access_key.get_secret_value(),
-        settings.s3_secret_key.get_secret_value(), settings.ledger_bucket,
-        secure=settings.s3_secure, region=settings.s3_region, object_lock=True,
-    )

@@ -13,7 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vigil.settings import ConfigError, format_validation_error
+from vigil.config.errors import ConfigError
+from vigil.config.settings import format_validation_error
 
 
 class _Strict(BaseModel):
@@ -379,17 +380,31 @@ def _allowed_keys_hint(exc: ValidationError) -> str:
     return ("\n" + "\n".join(hints)) if hints else ""
 
 
+def parse_params_yaml(text: str, source: str = "params.yaml") -> Params:
+    """Parameters from YAML text; ``source`` names it in errors."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    return parse_params(doc, source)
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Parameters from ``path``; a missing file means the defaults."""
     path = Path(path)
     if not path.is_file():
         return Params()
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_params(doc, str(path))
+    return parse_params_yaml(path.read_text(), str(path))
 
 
 def params_to_yaml(params: Params) -> str:
     return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+
+
+def params_snapshot(params: Params) -> tuple[str, str]:
+    """The parameters as complete YAML (every default written out) and the sha256 of that text: the
+    identity a run's steps and ledger events share, whatever the file's comments and key order."""
+    import hashlib
+
+    text = params_to_yaml(params)
+    return text, hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,85 @@
+"""``vigil crawl``, ``vigil ingest`` and ``vigil data``: getting clips in and dataset versions out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from vigil.cli.console import out, progress_bar, setup_logging
+from vigil.cli.errors import VigilTyper, sub_app
+from vigil.cli.options import ParamsOption
+
+data_app = sub_app("Dataset versions in the data registry.")
+
+
+def register(app: VigilTyper) -> None:
+    app.command()(crawl)
+    app.command()(ingest)
+    app.add_typer(data_app, name="data")
+
+
+def crawl(params_file: ParamsOption = None) -> None:
+    """Crawl the configured sources once, with a progress bar (no Prefect server needed)."""
+    from vigil.jobs.crawl import resolved_sources, run_crawl
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(params_file)
+    setup_logging("WARNING", rt.workspace)
+    with resolved_sources(rt.params, rt.workspace) as sources, progress_bar("crawl") as update:
+        report = run_crawl(rt, sources, progress=update)
+    out.print(crawl_line(report))
+    for problem in report.problems[:20]:
+        out.print(f"  {problem.reason}: {problem.url} ({problem.detail})", markup=False)
+
+
+def crawl_line(report) -> str:
+    return (f"crawl: {report.stored} stored, {report.duplicates} duplicates, {report.near_duplicates} "
+            f"near-duplicates, {report.quarantined} quarantined, {report.skipped} skipped, {report.failed} failed "
+            f"in {report.elapsed_s:.1f}s")
+
+
+def ingest(params_file: ParamsOption = None) -> None:
+    """Probe, sample, split and validate everything crawled; publish a new dataset version if it passes."""
+    from vigil.jobs.ingest import ingest as run_ingest
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(params_file)
+    setup_logging("WARNING", rt.workspace)
+    with progress_bar("ingest") as update:
+        report = run_ingest(rt, progress=update)
+    out.print(f"ingest: {report.status}; {report.n_samples} samples ({report.n_new} new), "
+              f"{len(report.problems)} quarantined; version {report.version_tag or '-'}")
+    if report.validation_summary:
+        out.print(report.validation_summary, markup=False)
+    if report.status == "rejected":
+        raise typer.Exit(1)
+
+
+@data_app.command("versions")
+def data_versions() -> None:
+    """List dataset versions (newest last)."""
+    from vigil.io.registry import list_versions, open_registry
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(check_store=False)
+    versions = list_versions(open_registry(rt.workspace / "registry", rt.store))
+    if not versions:
+        out.print("no dataset versions yet: run [bold]vigil run[/bold]")
+        return
+    table = Table("tag", "created", "samples", "git rev", "manifest md5")
+    for v in versions:
+        table.add_row(v.tag, str(v.created_at), str(v.n_samples), v.git_rev[:10], v.manifest_md5 or "-")
+    out.print(table)
+
+
+@data_app.command("diff")
+def data_diff(a: Annotated[str, typer.Argument(help="Older version tag, e.g. ds-0001.")],
+              b: Annotated[str, typer.Argument(help="Newer version tag.")]) -> None:
+    """What changed between two dataset versions: samples added/removed, counts by generator, label, split."""
+    from vigil.io.registry import diff_versions, open_registry
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime(check_store=False)
+    out.print(diff_versions(open_registry(rt.workspace / "registry", rt.store), a, b).format(), markup=False)

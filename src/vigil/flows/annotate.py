@@ -1,0 +1,53 @@
+"""The ``annotate`` flow: explain the newest dataset version's clips and publish a labelled version."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.context import TaskRunContext
+
+from vigil.core.hashing import sha256_json
+from vigil.flows.resources import ANNOTATE_POLICY, snapshot_ref, task_runtime
+from vigil.io.ledger import code_revision
+from vigil.jobs.annotate import AnnotateReport, annotate
+from vigil.jobs.runtime import load_runtime, teacher_endpoint
+
+
+def annotate_cache_key(context: TaskRunContext, arguments: dict) -> str:
+    """Same dataset versions + same annotation records + same params, code and teacher = same result.
+
+    Per-sample caching by (sample, annotator, prompt version) lives in the store itself: a sample
+    with a current record from this annotator is never sent to the teacher again.
+    """
+    rt = load_runtime(params_ref=arguments["params_ref"], check_store=False)
+    teacher = teacher_endpoint(rt.settings)
+    return sha256_json({
+        "registry_tags": _registry_tags(rt.workspace / "registry"),
+        "annotations": list(rt.store.list_keys("annotations/")), "flags": list(rt.store.list_keys("annotation-flags/")),
+        "params": rt.params_hash, "code": code_revision(),
+        "teacher": [teacher.url, teacher.model] if teacher else None, "store": rt.store.describe(),
+        "reannotate": arguments.get("reannotate"), "predictions": arguments.get("predictions"),
+    })
+
+
+def _registry_tags(repo) -> list[str]:
+    """Tags of the data registry as git reports them (loose files miss packed refs)."""
+    import subprocess
+
+    if not (repo / ".git").exists():
+        return []
+    listing = subprocess.run(["git", "tag", "--list"], cwd=repo, capture_output=True, text=True, check=True)
+    return sorted(listing.stdout.split())
+
+
+@task(name="annotate-version", cache_key_fn=annotate_cache_key, persist_result=True, **ANNOTATE_POLICY)
+def annotate_version(params_ref: str, reannotate: bool = False, predictions: str | None = None) -> AnnotateReport:
+    # Safe to retry: records already written are reused; teacher concurrency is bounded inside.
+    rt = task_runtime(params_ref)
+    return annotate(rt, teacher=teacher_endpoint(rt.settings), reannotate=reannotate, predictions=predictions)
+
+
+@flow(name="annotate")
+def annotate_flow(params_file: str | None = None, params_ref: str | None = None, reannotate: bool = False,
+                  predictions: str | None = None) -> AnnotateReport:
+    """Annotate what needs it (synthetic, or the teacher at VIGIL_TEACHER_URL) and publish a labelled version."""
+    return annotate_version(snapshot_ref(params_file, params_ref), reannotate, predictions)
