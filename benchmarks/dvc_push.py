@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
 
 from vigil.io.store import S3Store  # noqa: E402
-from vigil.testing import seaweedfs_s3  # noqa: E402
+from vigil.testing.s3 import seaweedfs_s3  # noqa: E402
 
 JOBS = 4
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from vigil.io.store import LocalStore, S3Store
-from vigil.testing import S3Server, seaweedfs_s3
+from vigil.testing.s3 import S3Server, seaweedfs_s3
 
 
 @pytest.fixture(scope="session")

@@ -26,8 +26,9 @@ from tests.crawl_servers import (
     stall_mid_body,
     status,
 )
+from vigil.core.http import parse_retry_after
 from vigil.crawl import BlockedAddress, check_url, crawl
-from vigil.crawl.fetch import backoff_delay, parse_retry_after
+from vigil.crawl.fetch import backoff_delay
 from vigil.io.store import LocalStore
 from vigil.config.params import SourceParams
 

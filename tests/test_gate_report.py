@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import html
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 from PIL import Image
 
 from vigil.core import grammar
 from vigil.core.evaluation import EvalClip, EvidenceItem, Prediction, TruthArtifact
 from vigil.core.gate import decide, generator_intervals
 from vigil.core.metrics import evaluation_metrics
-from vigil.evaluate.report import ReportExample, pick_examples, verdict_line, write_gate_report
+from vigil.reports.gate import ReportExample, pick_examples, verdict_line, write_gate_report
 from vigil.config.params import GateParams
 
 GENERATORS = ("loom-2", "nova-6.1")
@@ -112,6 +112,9 @@ def _render(html_path: Path, screenshot: Path) -> dict:
             seen["images_ok"] = page.evaluate(
                 "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
             seen["n_images"] = page.evaluate("document.images.length")
+            seen["svgs"] = page.evaluate(  # each inline chart: its accessible name and its drawn size
+                "Array.from(document.querySelectorAll('svg')).map(s => {const r = s.getBoundingClientRect();"
+                " return [s.getAttribute('aria-label'), r.width, r.height]})")
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
@@ -133,10 +136,10 @@ def test_gate_report_renders_verdict_first_and_cleanly_in_a_browser(tmp_path):
     page = html_path.read_text()
     line = verdict_line(decision)
     assert line.startswith("FAIL: candidate mv-candidate vs champion mv-champion")
-    assert page.index(html.escape(line)) < page.index('id="generators-fixed"') < page.index('id="generators-recent"')
+    assert page.index(escape(line)) < page.index('id="generators-fixed"') < page.index('id="generators-recent"')
     verdict_part = page[:page.index('id="generators-fixed"')]
     for rule in (r for r in decision.rules if r.passed is False):
-        assert html.escape(rule.name) in verdict_part and html.escape(rule.detail) in verdict_part
+        assert escape(rule.name) in verdict_part and escape(rule.detail) in verdict_part
     assert "fixed/max_generator_regression/loom-2" in decision.failed
     assert page.index('id="examples"') > page.index('id="artifacts-recent"')
     # and: every image is inlined, nothing is fetched, there is no script
@@ -144,6 +147,12 @@ def test_gate_report_renders_verdict_first_and_cleanly_in_a_browser(tmp_path):
     assert len(images) == len(examples)
     assert all(re.search(r'src="data:image/png;base64,', tag) for tag in images)
     assert "<script" not in page.lower() and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    # and: the charts are inline SVG, each titled: per set the generator bars and the reliability diagram,
+    # per example its timeline
+    svgs = re.findall(r"<svg\b[^>]*>\s*<title>([^<]*)</title>", page)
+    assert svgs.count("Paired balanced accuracy per generator") == 2
+    assert svgs.count("Reliability: fake rate vs mean predicted P(fake)") == 2
+    assert len(svgs) == page.count("<svg") == 4 + len(examples)
 
     # then: the Markdown twin has the same verdict line, rule table, headline and confusion tables
     md = md_path.read_text()
@@ -166,6 +175,7 @@ def test_gate_report_renders_verdict_first_and_cleanly_in_a_browser(tmp_path):
     # then: no console or page errors, every image decoded, a full-page screenshot of a long page
     assert seen["console_errors"] == [] and seen["page_errors"] == []
     assert seen["n_images"] == len(examples) and seen["images_ok"] is True
+    assert len(seen["svgs"]) == 4 + len(examples) and all(name and w > 200 and h > 80 for name, w, h in seen["svgs"])
     assert shot.is_file() and shot.stat().st_size > 10_000
     with Image.open(shot) as im:
         assert im.height > 600
@@ -208,6 +218,6 @@ def test_no_champion_says_minimum_levels_only(tmp_path):
     # then: both forms say there is no champion yet and list the not-applicable rules as such
     line = verdict_line(lone)
     assert line.endswith("(no champion yet: minimum levels only)")
-    assert html.escape(line) in html_path.read_text() and line in md_path.read_text()
+    assert escape(line) in html_path.read_text() and line in md_path.read_text()
     assert "| – |" in md_path.read_text()
     assert "no fake probabilities scored" in html_path.read_text()

@@ -9,20 +9,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from vigil.annotate.labelstudio import (
-    ARTIFACT_TYPE,
-    BOX,
-    EXPLANATION,
-    LABEL,
-    NORMAL_SEGMENT,
-    SPAN,
-    VIDEO,
-    ExportItem,
-    ImportResult,
-    export_tasks,
-    import_annotations,
-    labeling_config,
-)
+from vigil.annotate.labelstudio.config import labeling_config
+from vigil.annotate.labelstudio.export import ExportItem, export_tasks
+from vigil.annotate.labelstudio.imports import ImportResult, import_annotations
+from vigil.annotate.labelstudio.names import ARTIFACT_TYPE, BOX, EXPLANATION, LABEL, NORMAL_SEGMENT, SPAN, VIDEO
 from vigil.annotate.synthetic import synthetic_annotation
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance
 from vigil.core.grammar import check

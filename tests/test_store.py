@@ -115,7 +115,7 @@ def test_s3_locked_object_cannot_be_deleted(s3_server):
 
 def test_unreachable_endpoint_is_a_clear_error():
     from vigil.io.store import S3Store
-    from vigil.testing import free_port
+    from vigil.io.procs import free_port
 
     with pytest.raises(StoreError, match="cannot reach S3 endpoint"):
         S3Store(f"127.0.0.1:{free_port()}", "a", "b", "vigil")

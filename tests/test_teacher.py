@@ -25,11 +25,12 @@ from PIL import Image
 from tests import teacher_server as ts
 from tests.pacing import assert_paced
 from vigil.annotate.teacher import (
-    RateLimiter, TeacherConfig, TeacherRequest, annotate_batch, annotate_batch_sync,
+    TeacherConfig, TeacherRequest, annotate_batch, annotate_batch_sync,
     annotate_sample, build_messages, check_reply, subsample,
 )
 from vigil.core import grammar
 from vigil.core.taxonomy import load_taxonomy
+from vigil.io.pacing import RateLimiter
 
 SECRET = "sk-test-DO-NOT-LEAK-0123456789"
 

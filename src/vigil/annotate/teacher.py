@@ -33,10 +33,10 @@ import httpx
 from vigil.core.progress import ProgressCallback
 from vigil.config.errors import ServiceError
 from vigil.core import grammar
-from vigil.io.pacing import RateLimiter  # noqa: F401 (re-exported: tests and callers use it from here)
+from vigil.io.pacing import RateLimiter
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance, Usage
+from vigil.core.http import parse_retry_after
 from vigil.core.taxonomy import Taxonomy, load_taxonomy
-from vigil.crawl.fetch import parse_retry_after
 from vigil.models.inputs import read_frames, subsample  # noqa: F401 (one frame-folder reader)
 
 log = logging.getLogger(__name__)

@@ -37,9 +37,7 @@ def annotate(
     with progress_bar("annotate") as update:
         report = run_annotate(rt, teacher=teacher_endpoint(rt.settings), reannotate=reannotate,
                               predictions=predictions, progress=update)
-    out.print(f"annotate: {report.status}; {report.source} ({report.annotator}) on {report.base_tag}; "
-              f"selected {report.selected or 'nothing'}; {report.n_accepted} accepted, {report.n_rejected} rejected "
-              f"{report.rejection_reasons or ''}; labelled version {report.version_tag or '-'}")
+    out.print(f"annotate: {report.summary()}")
     if report.prompt_tokens or report.completion_tokens:
         out.print(f"teacher usage: {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens, "
                   f"${report.cost_usd:.4f}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vigil.config.errors import is_user_error
-from vigil.core.progress import ProgressCallback
+from vigil.core.progress import ProgressCallback, periodic_lines
 
 console = Console(stderr=True)
 out = Console(soft_wrap=True)  # lines stay whole when piped (grep, logs, tests)
@@ -37,7 +36,8 @@ def interactive() -> bool:
 def progress_bar(job: str) -> Iterator[ProgressCallback]:
     """One progress display for a job, fed by its ``(event, done, total)`` callbacks."""
     if not interactive():
-        yield _plain_progress(job)
+        yield periodic_lines(job, lambda line: console.print(line, markup=False, highlight=False),
+                             PLAIN_PROGRESS_EVERY_S)
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -47,21 +47,6 @@ def progress_bar(job: str) -> Iterator[ProgressCallback]:
             progress.update(task, completed=done, total=total, description=f"{job}: {event}")
 
         yield update
-
-
-def _plain_progress(job: str, every_s: float = PLAIN_PROGRESS_EVERY_S) -> ProgressCallback:
-    """A callback that prints ``job: event done/total`` at most every ``every_s`` seconds, and the last one."""
-    last = [0.0]
-
-    def update(event: str, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        finished = total is not None and done >= total
-        if finished or now - last[0] >= every_s:
-            last[0] = now
-            of = f"/{total}" if total is not None else ""
-            console.print(f"{job}: {event} {done}{of}", markup=False, highlight=False)
-
-    return update
 
 
 class _UserErrorFormatter(logging.Formatter):

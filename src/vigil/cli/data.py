@@ -29,15 +29,9 @@ def crawl(params_file: ParamsOption = None) -> None:
     setup_logging("WARNING", rt.workspace)
     with resolved_sources(rt.params, rt.workspace) as sources, progress_bar("crawl") as update:
         report = run_crawl(rt, sources, progress=update)
-    out.print(crawl_line(report))
+    out.print(f"crawl: {report.summary()}")
     for problem in report.problems[:20]:
         out.print(f"  {problem.reason}: {problem.url} ({problem.detail})", markup=False)
-
-
-def crawl_line(report) -> str:
-    return (f"crawl: {report.stored} stored, {report.duplicates} duplicates, {report.near_duplicates} "
-            f"near-duplicates, {report.quarantined} quarantined, {report.skipped} skipped, {report.failed} failed "
-            f"in {report.elapsed_s:.1f}s")
 
 
 def ingest(params_file: ParamsOption = None) -> None:
@@ -49,8 +43,7 @@ def ingest(params_file: ParamsOption = None) -> None:
     setup_logging("WARNING", rt.workspace)
     with progress_bar("ingest") as update:
         report = run_ingest(rt, progress=update)
-    out.print(f"ingest: {report.status}; {report.n_samples} samples ({report.n_new} new), "
-              f"{len(report.problems)} quarantined; version {report.version_tag or '-'}")
+    out.print(f"ingest: {report.summary()}")
     if report.validation_summary:
         out.print(report.validation_summary, markup=False)
     if report.status == "rejected":

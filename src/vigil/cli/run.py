@@ -55,7 +55,6 @@ def run(params_file: ParamsOption = None,
 
 def summary_table(rt, report, log_file) -> Table:
     """One row per stage with its counts, and where each result lies."""
-    from vigil.cli.data import crawl_line
     from vigil.io.ledger import verify_ledger
 
     crawl, ing, ann = report.crawl, report.ingest, report.annotate
@@ -63,7 +62,7 @@ def summary_table(rt, report, log_file) -> Table:
     table = Table(title="Vigil cycle", show_header=False)
     table.add_column("what", no_wrap=True)
     table.add_column("where / how many", overflow="fold")  # paths must stay copyable
-    table.add_row("crawl", crawl_line(crawl).removeprefix("crawl: "))
+    table.add_row("crawl", crawl.summary())
     table.add_row("ingest", f"{ing.n_samples} samples ({ing.n_new} new), {len(ing.problems)} quarantined")
     table.add_row("dataset version", f"{ing.version_tag or '-'} ({ing.status})")
     table.add_row("registry", str(rt.workspace / "registry"))

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
 
     workspace: Path = Field(Path(".vigil"), description="Folder for local state: data registry, crawl state, caches, reports.")
     params_file: Path = Field(Path("params.yaml"), description="Pipeline parameters (DVC-tracked).")
+    params_snapshot: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of a stored parameter snapshot to run with instead of params_file; set by the train "
+                    "job for the DVC stages of one run, so that they all train with the run's parameters.")
     store_backend: Literal["local", "s3"] = Field("local", description="'local' = a folder (no server); 's3' = any S3 endpoint such as MinIO.")
     store_root: Path | None = Field(None, description="Folder of the local store; default <workspace>/store.")
     s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 endpoint (deploy/docker-compose.yml publishes MinIO here).")

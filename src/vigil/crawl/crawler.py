@@ -96,6 +96,10 @@ class CrawlReport:
     elapsed_s: float
     already_done: int = 0
 
+    def summary(self) -> str:
+        return (f"{self.stored} stored, {self.duplicates} duplicates, {self.near_duplicates} near-duplicates, "
+                f"{self.quarantined} quarantined, {self.skipped} skipped, {self.failed} failed in {self.elapsed_s:.1f}s")
+
 
 @dataclass
 class _Run:

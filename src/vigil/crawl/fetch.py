@@ -18,12 +18,10 @@ Failures are :class:`FetchError` with a stable ``reason`` code (see :data:`FETCH
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
 import tempfile
-import time
 import urllib.robotparser
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from vigil.config.errors import ServiceError
+from vigil.core.http import parse_retry_after
 from vigil.crawl.netguard import BlockedAddress, check_url
 from vigil.io.pacing import RateLimiter
 from vigil.config.params import CrawlParams
@@ -105,24 +104,6 @@ class Download:
     content_type: str
     path: Path
     size: int
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date; None if absent
-    or unparseable. A date in the past means "now" (0)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now_ts = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now_ts)
 
 
 def backoff_delay(attempt: int, params: CrawlParams, retry_after: float | None) -> float:
@@ -402,4 +383,4 @@ def utc_now_iso() -> str:
 
 
 __all__ = ["Document", "Download", "FETCH_REASONS", "FetchError", "Fetcher", "MAX_REDIRECTS",
-           "backoff_delay", "domain_of", "parse_retry_after", "utc_now_iso"]
+           "backoff_delay", "domain_of", "utc_now_iso"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
 
 from vigil.core.hashing import sha256_json
+from vigil.core.progress import periodic_lines
 from vigil.flows.resources import ANNOTATE_POLICY, snapshot_ref, task_runtime
+from vigil.io.git import list_tags
 from vigil.io.ledger import code_revision
 from vigil.jobs.annotate import AnnotateReport, annotate
 from vigil.jobs.runtime import load_runtime, teacher_endpoint
@@ -21,7 +23,7 @@ def annotate_cache_key(context: TaskRunContext, arguments: dict) -> str:
     rt = load_runtime(params_ref=arguments["params_ref"], check_store=False)
     teacher = teacher_endpoint(rt.settings)
     return sha256_json({
-        "registry_tags": _registry_tags(rt.workspace / "registry"),
+        "registry_tags": list_tags(rt.workspace / "registry"),
         "annotations": list(rt.store.list_keys("annotations/")), "flags": list(rt.store.list_keys("annotation-flags/")),
         "params": rt.params_hash, "code": code_revision(),
         "teacher": [teacher.url, teacher.model] if teacher else None, "store": rt.store.describe(),
@@ -29,21 +31,14 @@ def annotate_cache_key(context: TaskRunContext, arguments: dict) -> str:
     })
 
 
-def _registry_tags(repo) -> list[str]:
-    """Tags of the data registry as git reports them (loose files miss packed refs)."""
-    import subprocess
-
-    if not (repo / ".git").exists():
-        return []
-    listing = subprocess.run(["git", "tag", "--list"], cwd=repo, capture_output=True, text=True, check=True)
-    return sorted(listing.stdout.split())
-
-
 @task(name="annotate-version", cache_key_fn=annotate_cache_key, persist_result=True, **ANNOTATE_POLICY)
 def annotate_version(params_ref: str, reannotate: bool = False, predictions: str | None = None) -> AnnotateReport:
     # Safe to retry: records already written are reused; teacher concurrency is bounded inside.
-    rt = task_runtime(params_ref)
-    return annotate(rt, teacher=teacher_endpoint(rt.settings), reannotate=reannotate, predictions=predictions)
+    rt, logger = task_runtime(params_ref), get_run_logger()
+    report = annotate(rt, teacher=teacher_endpoint(rt.settings), reannotate=reannotate, predictions=predictions,
+                      progress=periodic_lines("annotate", logger.info))
+    logger.info("annotate: %s", report.summary())
+    return report
 
 
 @flow(name="annotate")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 
+from vigil.core.progress import periodic_lines
 from vigil.crawl.crawler import CrawlReport
 from vigil.flows.resources import CRAWL_POLICY, snapshot_ref, task_runtime
 from vigil.jobs.crawl import resolved_sources, run_crawl
@@ -12,9 +13,11 @@ from vigil.jobs.crawl import resolved_sources, run_crawl
 @task(name="crawl-sources", **CRAWL_POLICY)
 def crawl_sources(params_ref: str) -> CrawlReport:
     # Safe to retry: the crawler resumes from its state and never stores a clip twice.
-    rt = task_runtime(params_ref)
+    rt, logger = task_runtime(params_ref), get_run_logger()
     with resolved_sources(rt.params, rt.workspace) as sources:
-        return run_crawl(rt, sources)
+        report = run_crawl(rt, sources, progress=periodic_lines("crawl", logger.info))
+    logger.info("crawl: %s", report.summary())
+    return report
 
 
 @flow(name="crawl")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
 
 from vigil.core.hashing import sha256_json
+from vigil.core.progress import periodic_lines
 from vigil.flows.resources import INGEST_POLICY, snapshot_ref, task_runtime
 from vigil.io.ledger import code_revision
 from vigil.jobs.ingest import IngestReport, ingest
@@ -29,7 +30,10 @@ def ingest_cache_key(context: TaskRunContext, arguments: dict) -> str:
 @task(name="ingest-batch", cache_key_fn=ingest_cache_key, persist_result=True, **INGEST_POLICY)
 def ingest_batch(params_ref: str) -> IngestReport:
     # Safe to retry: per-clip work is cached in the workspace and publishing is all-or-nothing.
-    return ingest(task_runtime(params_ref))
+    logger = get_run_logger()
+    report = ingest(task_runtime(params_ref), progress=periodic_lines("ingest", logger.info))
+    logger.info("ingest: %s", report.summary())
+    return report
 
 
 @flow(name="ingest")

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from vigil.io import dvc
-from vigil.io.registry import _ensure_identity, _git, _has_head
+from vigil.io.git import ensure_identity, has_head, run_git
+from vigil.io.registry import RegistryError
 
 DVC_YAML = "metrics:\n  - fixed.json\n  - recent.json\n"
+
+# Git failures here are RegistryErrors, as they were when this module borrowed the registry's runner.
+_git = partial(run_git, error=RegistryError)
 
 
 def numeric_only(doc: Any) -> Any:
@@ -42,9 +47,9 @@ def open_metrics_repo(path: str | Path) -> Path:
     with dvc.repo_lock(repo):
         if not (repo / ".git").exists():
             _git(repo, "init", "--quiet", "--initial-branch=main")
-        _ensure_identity(repo)
+        ensure_identity(repo, error=RegistryError)
         dvc.init(repo)
-        if not _has_head(repo):
+        if not has_head(repo):
             (repo / "dvc.yaml").write_text(DVC_YAML)
             _git(repo, "add", "--", ".dvc", ".dvcignore", "dvc.yaml")
             _git(repo, "commit", "--quiet", "-m", "Vigil evaluation metrics")

@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from vigil.config.errors import NotFoundError, VigilError
 from vigil.core.hashing import md5_file
 from vigil.core.sample import read_manifest
 from vigil.io import dvc
+from vigil.io.git import ensure_identity, has_head, run_git
 from vigil.io.store import LocalStore, ObjectStore, S3Store
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ MANIFEST_PATH = f"{DATA_DIR}/manifest.parquet"
 FRAMES_PATH = f"{DATA_DIR}/frames"
 VERSION_PATH = f"{DATA_DIR}/version.json"
 _TAG_RE = re.compile(rf"^{re.escape(TAG_PREFIX)}(\d+)$")
-_FALLBACK_IDENTITY = ("Vigil data registry", "vigil@localhost")
 _FETCH_STUB_PREFIX = ".vigil-fetch-"
 
 
@@ -143,26 +142,8 @@ class VersionDiff:
 # ---------------------------------------------------------------------------------------------
 # git
 
-
-def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    proc = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        raise RegistryError(f"git {' '.join(args)} failed in {repo} (exit {proc.returncode}): "
-                            f"{(proc.stderr or proc.stdout).strip()}")
-    return proc
-
-
-def _has_head(repo: Path) -> bool:
-    return _git(repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode == 0
-
-
-def _ensure_identity(repo: Path) -> None:
-    """Commits need an author; a bare CI machine has none, so set a repository-local one."""
-    for key, value in zip(("user.name", "user.email"), _FALLBACK_IDENTITY):
-        if _git(repo, "config", "--get", key, check=False).returncode != 0:
-            _git(repo, "config", "--local", key, value)
+# The registry's git commands run through vigil.io.git; their failures are RegistryErrors.
+_git = partial(run_git, error=RegistryError)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +176,7 @@ def open_registry(path: str | Path, store: ObjectStore, *, remote_name: str = RE
     with dvc.repo_lock(repo):
         if not (repo / ".git").exists():
             _git(repo, "init", "--quiet", "--initial-branch=main")
-        _ensure_identity(repo)
+        ensure_identity(repo, error=RegistryError)
         dvc.init(repo)
         project = dvc.remotes(repo, local=False)
         if remote_name not in project:
@@ -208,7 +189,7 @@ def open_registry(path: str | Path, store: ObjectStore, *, remote_name: str = RE
         for option, value in local_options.items():
             if current.get(option) != value:
                 dvc.remote_modify(repo, remote_name, option, value, local=True)
-        if _git(repo, "status", "--porcelain", "--", ".dvc", ".dvcignore").stdout.strip() or not _has_head(repo):
+        if _git(repo, "status", "--porcelain", "--", ".dvc", ".dvcignore").stdout.strip() or not has_head(repo):
             _git(repo, "add", "--", ".dvc", ".dvcignore")
             _git(repo, "commit", "--quiet", "--allow-empty", "-m", "Configure Vigil data registry")
     log.info("data registry %s, remote %s", repo, url)
@@ -464,7 +445,9 @@ def materialize_frames(registry: DataRegistry, tag: str, frames_dirs: Iterable[s
 _FACETS = ("generator", "label", "split")
 
 
-def _counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+def _facet_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Rows per value of each facet, every value counted as its string (a missing one too, as "None"
+    or "nan"); every facet is present, with no values in an empty manifest (unlike ingest's batch counts)."""
     return {f: {str(k): int(v) for k, v in sorted(Counter(df[f].astype(str)).items())} for f in _FACETS}
 
 
@@ -475,4 +458,5 @@ def diff_versions(registry: DataRegistry, a: str, b: str) -> VersionDiff:
     both = da[["sample_id", "split"]].merge(db[["sample_id", "split"]], on="sample_id", suffixes=("_a", "_b"))
     moved = tuple(sorted(both.loc[both["split_a"] != both["split_b"], "sample_id"]))
     return VersionDiff(a=a, b=b, added=tuple(sorted(ids_b - ids_a)), removed=tuple(sorted(ids_a - ids_b)),
-                       moved_split=moved, counts_a=_counts(da), counts_b=_counts(db), n_a=len(da), n_b=len(db))
+                       moved_split=moved, counts_a=_facet_counts(da), counts_b=_facet_counts(db),
+                       n_a=len(da), n_b=len(db))

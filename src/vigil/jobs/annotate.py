@@ -83,6 +83,11 @@ class AnnotateReport:
     completion_tokens: int = 0
     cost_usd: float = 0.0
 
+    def summary(self) -> str:
+        return (f"{self.status}; {self.source} ({self.annotator}) on {self.base_tag}; selected "
+                f"{self.selected or 'nothing'}; {self.n_accepted} accepted, {self.n_rejected} rejected "
+                f"{self.rejection_reasons or ''}; labelled version {self.version_tag or '-'}")
+
 
 def choose_source(params: AnnotateParams, teacher: TeacherEndpoint | None) -> str:
     if params.source == "teacher" and teacher is None:

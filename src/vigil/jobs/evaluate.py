@@ -316,7 +316,7 @@ def record_decision(rt: Runtime, decision) -> GateRecord:
 def report_gate(rt: Runtime, runs: GateEvaluations, decision) -> tuple[Path, Path]:
     """Step 4: the report for people (HTML and its Markdown twin), in the workspace and the store."""
     from vigil.core.gate import generator_intervals
-    from vigil.evaluate.report import ReportExample, pick_examples, write_gate_report
+    from vigil.reports.gate import ReportExample, pick_examples, write_gate_report
 
     cand_ev, champ_ev = runs.loaded()
     out_dir = rt.workspace / "reports" / "gates" / decision.decision_id

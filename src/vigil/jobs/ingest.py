@@ -57,6 +57,10 @@ class IngestReport:
     failed_expectations: tuple[str, ...] = ()
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        return (f"{self.status}; {self.n_samples} samples ({self.n_new} new), {len(self.problems)} quarantined; "
+                f"version {self.version_tag or '-'}")
+
 
 def crawled_items(store: ObjectStore) -> list[CrawledItem]:
     """One record per stored clip (its earliest sighting); near-duplicates, never stored, are left out."""
@@ -199,7 +203,9 @@ def stage_batch(df: pd.DataFrame, samples_dir: Path, batch_dir: Path) -> tuple[P
     return manifest, frames_root
 
 
-def _counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+def _batch_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Rows per generator, label and split of a batch (missing values left out); ``{}`` for an
+    empty batch, which may have no columns (unlike the registry's diff counts)."""
     return {col: {str(k): int(v) for k, v in df[col].value_counts().sort_index().items()}
             for col in ("generator", "label", "split")} if not df.empty else {}
 
@@ -237,7 +243,7 @@ def ingest(rt: Runtime, *, progress: ProgressCallback | None = None) -> IngestRe
             if progress:
                 progress("ingest", done_count, len(items))
     df = build_manifest(items, prepared, params)
-    base = dict(n_crawled=len(items), n_samples=len(df), n_new=n_new, problems=tuple(problems), counts=_counts(df))
+    base = dict(n_crawled=len(items), n_samples=len(df), n_new=n_new, problems=tuple(problems), counts=_batch_counts(df))
     if df.empty:
         return IngestReport(**base, published=False, status="empty")
 
@@ -280,7 +286,7 @@ def ingest(rt: Runtime, *, progress: ProgressCallback | None = None) -> IngestRe
     version = publish_version(
         registry, manifest_path, frames_root, move=True,  # the staged batch is hard links: hand it over
         message=f"dataset: {len(df)} samples ({n_new} new)",
-        metadata={"kind": "dataset", "content_id": content_id, "params_sha256": params_hash, "counts": _counts(df),
+        metadata={"kind": "dataset", "content_id": content_id, "params_sha256": params_hash, "counts": _batch_counts(df),
                   "validation_report": store.uri(report_key), "manifest_uri": store.uri("dvc/")},
     )
     ledger.append(

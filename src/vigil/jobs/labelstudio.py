@@ -37,7 +37,8 @@ def export_version(rt: Runtime, out_path: str | Path, *, tag: str | None = None,
     """
     import pandas as pd
 
-    from vigil.annotate.labelstudio import ExportItem, export_tasks, labeling_config
+    from vigil.annotate.labelstudio.config import labeling_config
+    from vigil.annotate.labelstudio.export import ExportItem, export_tasks
     from vigil.io.registry import file_at, files_at, latest_version, list_versions, open_registry, read_manifest_at
 
     store = rt.store
@@ -74,7 +75,7 @@ def _chosen_records(store: ObjectStore, table) -> dict[str, Annotation]:
 
 def import_export(rt: Runtime, export_path: str | Path) -> ImportReport:
     """Store every human annotation of a Label Studio export as a new record; returns (count, problems)."""
-    from vigil.annotate.labelstudio import import_annotations
+    from vigil.annotate.labelstudio.imports import import_annotations
     from vigil.core.grammar import PROMPT_VERSION
 
     result = import_annotations(export_path, prompt_version=rt.params.annotate.prompt_version or PROMPT_VERSION,

@@ -20,7 +20,7 @@ from vigil.io.ledger import Ledger
 from vigil.io.store import LocalStore, ObjectStore, S3Store
 
 PARAMS_PREFIX = "params/"
-# Set by the train job for `dvc repro`: its stages load this snapshot, not the file.
+# Set by the train job for `dvc repro` (Settings.params_snapshot): its stages load this snapshot, not the file.
 PARAMS_SNAPSHOT_ENV = "VIGIL_PARAMS_SNAPSHOT"
 
 
@@ -118,11 +118,11 @@ def load_runtime(params_file: str | Path | None = None, *, params_ref: str | Non
     """Settings + params + store + ledger, validated up front: bad config or an unreachable store fails here.
 
     ``params_ref`` (a snapshot hash from an earlier :func:`load_runtime` of the same run) wins over
-    ``params_file``; without either, ``VIGIL_PARAMS_SNAPSHOT`` and then ``VIGIL_PARAMS_FILE`` apply.
+    ``params_file``; without either, the settings' ``VIGIL_PARAMS_SNAPSHOT`` and then ``VIGIL_PARAMS_FILE`` apply.
     With ``check_store`` the store is probed and the parameter snapshot written.
     """
     settings = load_settings()
-    params_ref = params_ref or (None if params_file else os.environ.get(PARAMS_SNAPSHOT_ENV) or None)
+    params_ref = params_ref or (None if params_file else settings.params_snapshot)
     params = None if params_ref else load_params(params_file or settings.params_file)
     store = open_store(settings)
     if check_store:

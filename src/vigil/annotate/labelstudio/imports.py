@@ -1,63 +1,34 @@
-"""Human annotation through Label Studio: pre-annotated task export, submitted-annotation import.
+"""Reading a Label Studio export back into human :class:`~vigil.core.annotation.Annotation` records.
 
-We never talk to a Label Studio server here; we write and read its documented JSON formats, so a
-project can be run anywhere and its export dropped back into Vigil.
+:func:`import_annotations` reads a project's JSON export (tasks with ``annotations``) into one
+``human`` annotation per submitted, non-cancelled annotation, keeping who and when. A malformed
+task never aborts an import: it is skipped and reported in :class:`ImportResult`.
 
-* :func:`labeling_config` is the project's XML. Its control names are the contract with the two
-  functions below: ``label`` (Choices Real/Fake), ``box`` (VideoRectangle, labelled through the
-  ``artifact_type`` Labels), ``span`` (TimelineLabels), ``explanation`` (TextArea), all on the
-  ``video`` object.
-* :func:`export_tasks` writes the task list to import ("Import pre-annotated data"): ``data`` plus
-  one ``predictions`` entry holding the current annotation (teacher or synthetic) so the human
-  corrects rather than starts from scratch.
-* :func:`import_annotations` reads a project's JSON export (tasks with ``annotations``) into one
-  ``human`` :class:`Annotation` per submitted, non-cancelled annotation, keeping who and when.
-
-Conventions (Label Studio's):
-
-* Boxes are percentages of the frame (``x``, ``y`` top-left, ``width``, ``height``, 0–100).
-* Frames are 1-based. Frame ``f`` shows the interval ``[(f-1)/fps, f/fps)``; a span
-  ``[s, e]`` s is exported as frames ``floor(s·fps)+1 … ceil(e·fps)`` and a frame range ``a…b``
-  is read back as ``[(a-1)/fps, b/fps]``, so times survive a round trip to within 1/fps.
-* A ``videorectangle`` track is a sequence of keyframes; LS interpolates between them while a
-  keyframe is ``enabled`` and stops drawing after a keyframe with ``enabled: false``. An artifact
-  becomes a track with an enabled keyframe at its first frame and a disabled one at its last.
+* A ``videorectangle`` track is drawn from its first keyframe up to its last disabled one (LS
+  interpolates while a keyframe is ``enabled``); the box is the union of its keyframes' boxes.
+  Tracks and timeline spans of the same artifact type that overlap in time are one artifact.
 * ``completed_by`` is a user id (int) or, in some exports, a user object with an ``email``.
-
-Non-L3 evidence ("normal segment" of a real clip) uses the label :data:`NORMAL_SEGMENT` in both
-the box and the span controls.
+* Times and boxes are converted by :mod:`.coords`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
-from xml.sax.saxutils import quoteattr
 
 from pydantic import ValidationError
 
+from vigil.annotate.labelstudio.coords import frame_span_to_time, frames_count, percent_to_bbox
+from vigil.annotate.labelstudio.names import CHOICES, EXPLANATION, LABEL, NORMAL_SEGMENT
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance
 from vigil.core.grammar import Evidence, check, parse, render
-from vigil.core.taxonomy import Taxonomy, load_taxonomy
-
-# Control and object names: the labeling config, the export and the import all use these.
-VIDEO = "video"
-LABEL = "label"
-BOX = "box"
-ARTIFACT_TYPE = "artifact_type"
-SPAN = "span"
-EXPLANATION = "explanation"
-
-NORMAL_SEGMENT = "Normal segment"
-CHOICES = ("Real", "Fake")
+from vigil.core.taxonomy import Taxonomy
 
 # Version of this importer: the annotator_version of imported human records.
 LABELSTUDIO_IMPORT_VERSION = "1"
@@ -65,186 +36,6 @@ LABELSTUDIO_IMPORT_VERSION = "1"
 # How close a textarea's evidence must be to the drawn regions for the text to count as the
 # human's explanation of those regions (times: one frame plus the text's 2-decimal rounding).
 _BOX_TOLERANCE = 0.011
-
-
-# ------------------------------------------------------------------------------ labeling config
-
-
-def labeling_config(taxonomy: Taxonomy | None = None) -> str:
-    """The Label Studio project XML whose names match :func:`export_tasks` and the importer.
-
-    ``frameRate`` reads the task's ``$fps`` so frame numbers mean the same in LS as in Vigil.
-    """
-    tax = taxonomy if taxonomy is not None else load_taxonomy()
-    names = [*tax.l3_names, NORMAL_SEGMENT]
-    labels = "\n".join(f"    <Label value={quoteattr(n)}/>" for n in names)
-    return f"""<View>
-  <Header value="Is this video real or AI-generated? Mark every artifact you see."/>
-  <Video name="{VIDEO}" value="$video" frameRate="$fps"/>
-  <Choices name="{LABEL}" toName="{VIDEO}" choice="single" required="true" showInline="true">
-    <Choice value="Real"/>
-    <Choice value="Fake"/>
-  </Choices>
-  <Labels name="{ARTIFACT_TYPE}" toName="{VIDEO}">
-{labels}
-  </Labels>
-  <VideoRectangle name="{BOX}" toName="{VIDEO}"/>
-  <TimelineLabels name="{SPAN}" toName="{VIDEO}">
-{labels}
-  </TimelineLabels>
-  <TextArea name="{EXPLANATION}" toName="{VIDEO}" rows="6" editable="true" maxSubmissions="1"
-            placeholder="Explanation in the output grammar (leave empty to generate it from the regions)"/>
-</View>
-"""
-
-
-# ------------------------------------------------------------------------------ frames and boxes
-
-
-def frames_count(duration_s: float, fps: float) -> int:
-    return max(1, round(duration_s * fps))
-
-
-def start_frame(t: float, fps: float, n_frames: int) -> int:
-    """The 1-based frame showing time ``t`` (its first frame for a span start)."""
-    return min(max(1, math.floor(t * fps + 1e-6) + 1), n_frames)
-
-
-def end_frame(t: float, fps: float, n_frames: int) -> int:
-    """The last 1-based frame a span ending at ``t`` covers."""
-    return min(max(1, math.ceil(t * fps - 1e-6)), n_frames)
-
-
-def frame_span_to_time(a: int, b: int, fps: float, duration_s: float | None = None
-                       ) -> tuple[float, float]:
-    """Frames ``a…b`` (1-based, inclusive) as ``[start_s, end_s]``."""
-    s, e = (a - 1) / fps, b / fps
-    if duration_s is not None:
-        e = min(e, duration_s)
-    return round(s, 6), round(e, 6)
-
-
-def bbox_to_percent(bbox: Sequence[float]) -> dict[str, float]:
-    """``[x1, y1, x2, y2]`` in 0–1 as LS percentages (rounded to 1e-6 %, inside 0–100)."""
-    x1, y1, x2, y2 = (min(1.0, max(0.0, float(v))) for v in bbox)
-    x, y = round(x1 * 100.0, 6), round(y1 * 100.0, 6)
-    return {"x": x, "y": y, "width": round(min(x2 * 100.0, 100.0) - x, 6),
-            "height": round(min(y2 * 100.0, 100.0) - y, 6)}
-
-
-def percent_to_bbox(x: float, y: float, width: float, height: float
-                    ) -> tuple[float, float, float, float]:
-    clip = lambda v: min(1.0, max(0.0, round(v / 100.0, 6)))  # noqa: E731
-    return clip(x), clip(y), clip(x + width), clip(y + height)
-
-
-def _region_id(*parts: Any) -> str:
-    """A deterministic 10-character region id (LS uses random ones; ours re-export identically)."""
-    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:10]
-
-
-# ------------------------------------------------------------------------------ export
-
-
-@dataclass(frozen=True)
-class ExportItem:
-    """One clip to put in front of a human, with the annotation to pre-fill (or None)."""
-
-    sample_id: str
-    video_url: str
-    frame_urls: tuple[str, ...]
-    duration_s: float
-    fps: float
-    annotation: Annotation | None = None
-
-
-def prediction_result(annotation: Annotation, *, duration_s: float, fps: float,
-                      key: str = "") -> list[dict[str, Any]]:
-    """An annotation as Label Studio result regions (choice, tracks, spans, text)."""
-    n = frames_count(duration_s, fps)
-    result: list[dict[str, Any]] = [{
-        "id": _region_id(key, "label"), "from_name": LABEL, "to_name": VIDEO, "type": "choices",
-        "value": {"choices": ["Real" if annotation.label == "real" else "Fake"]},
-    }]
-    for i, a in enumerate(annotation.artifacts):
-        name = a.type if a.type is not None else NORMAL_SEGMENT
-        f0, f1 = start_frame(a.t[0], fps, n), end_frame(a.t[1], fps, n)
-        f1 = max(f0, f1)
-        if a.bbox is not None:
-            pct = bbox_to_percent(a.bbox)
-            keyframes = [{"frame": f, "time": round((f - 1) / fps, 6), **pct, "rotation": 0,
-                          "enabled": enabled}
-                         for f, enabled in ((f0, True), (f1, False))]
-            if f1 == f0:  # a one-frame artifact: one keyframe that ends the track
-                keyframes = keyframes[1:]
-            result.append({
-                "id": _region_id(key, "box", i), "from_name": BOX, "to_name": VIDEO,
-                "type": "videorectangle", "origin": "prediction",
-                "value": {"framesCount": n, "duration": duration_s, "sequence": keyframes,
-                          "labels": [name]},
-            })
-        result.append({
-            "id": _region_id(key, "span", i), "from_name": SPAN, "to_name": VIDEO,
-            "type": "timelinelabels", "origin": "prediction",
-            "value": {"ranges": [{"start": f0, "end": f1}], "timelinelabels": [name]},
-        })
-    if annotation.explanation:
-        result.append({
-            "id": _region_id(key, "explanation"), "from_name": EXPLANATION, "to_name": VIDEO,
-            "type": "textarea", "value": {"text": [annotation.explanation]},
-        })
-    return result
-
-
-def task_of(item: ExportItem, *, model_version: str) -> dict[str, Any]:
-    """One Label Studio task (``data`` + ``predictions``) for an export item."""
-    if not (item.fps > 0 and item.duration_s > 0):
-        raise ValueError(f"{item.sample_id}: fps and duration_s must be positive "
-                         f"(got {item.fps!r}, {item.duration_s!r})")
-    task: dict[str, Any] = {
-        "data": {"video": item.video_url, "frames": list(item.frame_urls),
-                 "sample_id": item.sample_id, "duration_s": float(item.duration_s),
-                 "fps": float(item.fps)},
-        "predictions": [],
-    }
-    if item.annotation is not None:
-        if item.annotation.sample_id != item.sample_id:
-            raise ValueError(f"annotation of {item.annotation.sample_id} attached to "
-                             f"{item.sample_id}")
-        task["data"]["annotation_id"] = item.annotation.annotation_id
-        task["predictions"].append({
-            "model_version": model_version,
-            "result": prediction_result(item.annotation, duration_s=float(item.duration_s),
-                                        fps=float(item.fps), key=item.annotation.annotation_id),
-        })
-    return task
-
-
-def export_tasks(items: Iterable[ExportItem], out_path: str | os.PathLike[str], *,
-                 model_version: str) -> Path:
-    """Write the pre-annotated task list Label Studio imports, atomically; returns the path.
-
-    ``model_version`` names what produced the pre-annotations (LS shows it per prediction).
-    A half-written file is never visible: the JSON goes to a temporary file that replaces the
-    target only once complete.
-    """
-    tasks = [task_of(item, model_version=model_version) for item in items]
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(tasks, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
-
-
-# ------------------------------------------------------------------------------ import
 
 
 @dataclass(frozen=True)
