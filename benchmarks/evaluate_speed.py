@@ -6,7 +6,7 @@ Two comparisons, each against the obvious alternative, in one run:
   against one clip at a time (what Skyra's inference script does), on the same clips and model;
 * **bootstrap**: the gate's intervals from one matrix product over cluster counts
   (:mod:`vigil.core.gate`) against the plain loop that resamples the predictions and recomputes
-  Skyra's metrics for each resample (:func:`vigil.core.metrics.skyra_scores`); the two must agree.
+  Skyra's metrics for each resample (:func:`vigil.core.metrics.skyra.skyra_scores`); the two must agree.
 
 Needs a model folder (``--model``; e.g. ``build/grpo`` after ``make run``). The clips are the fixed
 evaluation set's first ``--clips`` (rendered into a temporary workspace when missing).
@@ -36,7 +36,7 @@ OUT = REPO / "benchmarks" / "results" / "evaluate_speed.json"
 
 def _loop_bootstrap(predictions, resamples: int, seed: int) -> np.ndarray:
     """The obvious way: resample base ids within their generator, rebuild the list, recompute."""
-    from vigil.core.metrics import skyra_scores
+    from vigil.core.metrics.skyra import skyra_scores
 
     by_base: dict[str, list] = {}
     for p in predictions:

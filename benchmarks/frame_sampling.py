@@ -42,7 +42,8 @@ import imageio_ffmpeg
 import numpy as np
 
 from vigil.io.encode import write_video
-from vigil.io.media import probe, sample_frames
+from vigil.io.media.frame_folder import sample_frames
+from vigil.io.media.probing import probe
 
 N_FRAMES = 16
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from vigil.io.store import LocalStore, S3Store
+from tests.support.stores import make_s3_store
+from vigil.io.store import LocalStore
 from vigil.testing.s3 import S3Server, seaweedfs_s3
 
 
@@ -14,12 +13,6 @@ from vigil.testing.s3 import S3Server, seaweedfs_s3
 def s3_server() -> S3Server:
     with seaweedfs_s3() as server:
         yield server
-
-
-def make_s3_store(server: S3Server, **kwargs) -> S3Store:
-    """A fresh bucket per call, so tests never see each other's objects."""
-    return S3Store(server.endpoint, server.access_key, server.secret_key,
-                   f"test-{uuid.uuid4().hex[:12]}", **kwargs)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -50,6 +43,6 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def labelled_workspace(tmp_path_factory):
     """A workspace with a labelled version (12 clips: 1 pair per generator), built once; copy it before writing."""
-    from tests.workspaces import build_labelled_workspace
+    from tests.support.workspaces import build_labelled_workspace
 
     return build_labelled_workspace(tmp_path_factory.mktemp("labelled-ws"))

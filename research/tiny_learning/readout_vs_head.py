@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vigil.core.metrics import paired_balanced_accuracy, roc_auc  # noqa: E402
+from vigil.core.metrics.calibration import roc_auc  # noqa: E402
+from vigil.core.metrics.classification import paired_balanced_accuracy  # noqa: E402
 from vigil.jobs.runtime import load_runtime  # noqa: E402
 from vigil.models.inputs import ClipFrames, clip_images, detector_messages  # noqa: E402
 from vigil.models.profile import load_for_training  # noqa: E402

@@ -25,7 +25,7 @@ SIZE = 56  # 56 × 56 = the tiny profile's pixel caps: the processor does not re
 
 @pytest.fixture(scope="module")
 def profile():
-    from tests.workspaces import small_doc
+    from tests.support.workspaces import small_doc
     from vigil.config.params import parse_params
 
     return parse_params(small_doc()).model.active
@@ -274,7 +274,7 @@ def test_evaluation_and_the_heldout_stage_give_the_same_verdict_for_the_same_cli
     assert set(metrics) == {"clips", "paired_balanced_accuracy", "accuracy", "fake_recall", "real_recall",
                             "unparsable", "format_compliance", "per_generator_paired_balanced_accuracy",
                             "fake_recall_per_artifact_type"}
-    from vigil.core.metrics import accuracy, answer_label
+    from vigil.core.metrics.classification import accuracy, answer_label
 
     assert metrics["clips"] == 4 and metrics["accuracy"] == round(
         accuracy([answer_label(p.answer) for p in predictions], labels.tolist()), 4)

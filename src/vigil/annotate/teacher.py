@@ -37,7 +37,8 @@ from vigil.io.pacing import RateLimiter
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance, Usage
 from vigil.core.http import parse_retry_after
 from vigil.core.taxonomy import Taxonomy, load_taxonomy
-from vigil.models.inputs import read_frames, subsample  # noqa: F401 (one frame-folder reader)
+from vigil.io.media.frame_folder import read_frames
+from vigil.models.inputs import subsample
 
 log = logging.getLogger(__name__)
 

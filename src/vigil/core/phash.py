@@ -6,7 +6,7 @@ DCT pHash (64 bits) of a few frames taken at fixed *relative* positions (:data:`
 so it does not depend on frame rate, bitrate, size or container. It is a hex string of
 ``16 * len(PHASH_POSITIONS)`` characters: one 16-hex-digit frame hash after another.
 
-Pure numpy; decoding the frames is :func:`vigil.io.media.video_phash`'s job.
+Pure numpy; decoding the frames is :func:`vigil.io.media.perceptual_hash.video_phash`'s job.
 
 >>> y, x = np.mgrid[0:90, 0:160]
 >>> scene = np.sin(x / 9.0) * np.cos(y / 13.0) + x / 80.0    # a smooth, structured image

@@ -44,7 +44,8 @@ from vigil.crawl.discover import (
 from vigil.crawl.fetch import Download, FetchError, Fetcher, utc_now_iso
 from vigil.crawl.index import PhashIndex
 from vigil.crawl.state import CrawlState
-from vigil.io.media import MediaError, video_phash
+from vigil.io.media.errors import MediaError
+from vigil.io.media.perceptual_hash import video_phash
 from vigil.io.store import ObjectStore, put_content_addressed, quarantine
 from vigil.config.params import CrawlParams, SourceParams
 

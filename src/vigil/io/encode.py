@@ -42,7 +42,7 @@ def write_video(
     them upright, as phones record portrait video (the legacy ``rotate=90`` tag). It is written as
     a real display matrix in the container (FFmpeg no longer writes the ``rotate`` metadata tag), so
     ``ffmpeg``/``ffprobe`` report it as "Display Matrix: rotation of -90.00 degrees" for 90, and
-    :func:`vigil.io.media.probe` reads it back as ``rotation=90``.
+    :func:`vigil.io.media.probing.probe` reads it back as ``rotation=90``.
 
     ``pix_fmt`` overrides the codec's default pixel format: use ``"yuv444p"`` with H.264 for odd
     frame sizes (4:2:0 needs even sizes). ``preset`` picks the x264 preset (``"ultrafast"`` keeps

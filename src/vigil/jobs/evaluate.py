@@ -142,7 +142,7 @@ def _store_prefix(model: str, evalset_id: str, key: str) -> str:
 def evaluate_model(rt: Runtime, model: ModelRef, evalset: EvalSet, *, server: str | None = None,
                    served_model: str | None = None, progress: ProgressCallback | None = None) -> Evaluation:
     """Predictions and metrics of ``model`` on ``evalset`` (offline runs are cached by model, set and settings)."""
-    from vigil.core.metrics import evaluation_metrics
+    from vigil.core.metrics.summary import evaluation_metrics
     from vigil.evaluate.predict import predict_offline, predict_server
 
     settings = rt.params.evaluate

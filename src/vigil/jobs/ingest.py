@@ -25,7 +25,9 @@ from vigil.core.phash import is_near_duplicate
 from vigil.core.records import CrawledItem, labels_conflict
 from vigil.core.sample import Sample, write_manifest
 from vigil.core.splits import assign_splits
-from vigil.io.media import MediaError, probe, sample_frames
+from vigil.io.media.errors import MediaError
+from vigil.io.media.frame_folder import sample_frames
+from vigil.io.media.probing import probe
 from vigil.io.store import ObjectStore, quarantine
 from vigil.config.params import Params
 from vigil.jobs.runtime import Runtime

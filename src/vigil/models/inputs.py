@@ -17,30 +17,10 @@ import numpy as np
 
 from vigil.core import grammar
 
-__all__ = ["DETECT_INSTRUCTION", "ClipFrames", "clip_images", "detector_messages", "load_clip", "read_frames",
-           "subsample"]
+__all__ = ["DETECT_INSTRUCTION", "ClipFrames", "clip_images", "detector_messages", "load_clip", "subsample"]
 
 DETECT_INSTRUCTION = ("Is this video real or AI-generated? Ground each artifact you find with its type, "
                       "time span and box.")
-
-
-def read_frames(frames_dir: Path | str) -> list[tuple[float, Path]]:
-    """(timestamp, path) of every frame in a Skyra-layout folder (``1.png … N.png`` +
-    ``timestamps.txt``), in order. Raises ValueError when the folder does not follow the layout."""
-    folder = Path(frames_dir)
-    ts_file = folder / "timestamps.txt"
-    if not ts_file.is_file():
-        raise ValueError(f"{folder}: no timestamps.txt")
-    stamps = [float(line) for line in ts_file.read_text().split() if line.strip()]
-    frames: list[tuple[float, Path]] = []
-    for i, t in enumerate(stamps, start=1):
-        png = folder / f"{i}.png"
-        if not png.is_file():
-            raise ValueError(f"{folder}: timestamps.txt lists {len(stamps)} frames but {png.name} is missing")
-        frames.append((t, png))
-    if not frames:
-        raise ValueError(f"{folder}: no frames")
-    return frames
 
 
 def subsample(n: int, k: int) -> list[int]:
@@ -67,6 +47,8 @@ class ClipFrames:
 def load_clip(frames_dir: Path | str, max_frames: int) -> ClipFrames:
     """Up to ``max_frames`` evenly spaced frames of a Skyra-layout folder, as RGB arrays."""
     from PIL import Image
+
+    from vigil.io.media.frame_folder import read_frames
 
     listed = read_frames(frames_dir)
     chosen = [listed[i] for i in subsample(len(listed), max_frames)]

@@ -21,7 +21,7 @@ from typing import Any
 
 from vigil.core.evaluation import EvalClip, Prediction
 from vigil.core.gate import GateDecision, RuleResult
-from vigil.models.inputs import read_frames
+from vigil.io.media.frame_folder import read_frames
 from vigil.reports import charts
 from vigil.reports.document import (
     Banner,
@@ -396,7 +396,7 @@ def write_gate_report(decision: GateDecision, metrics: Mapping[str, Mapping[str,
     out_dir/report.md (its twin: the same sections as Markdown tables, images as files under out_dir/img/).
     Returns (html_path, md_path).
 
-    ``metrics[set]['candidate'|'champion']``: :func:`vigil.core.metrics.evaluation_metrics` dicts (champion
+    ``metrics[set]['candidate'|'champion']``: :func:`vigil.core.metrics.summary.evaluation_metrics` dicts (champion
     None without one); ``intervals[set]['candidate'|'champion']``: :func:`vigil.core.gate.generator_intervals`.
     Charts are SVG: inline in the HTML, ``img/*.svg`` beside the Markdown; frame strips are PNG.
     """

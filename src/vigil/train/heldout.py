@@ -19,7 +19,8 @@ from typing import Any
 
 from vigil.config.params import HeldoutParams, ModelProfile, PretrainParams, ZooParams
 from vigil.core.evaluation import REAL, Prediction
-from vigil.core.metrics import accuracy, answer_label, format_compliance, paired_balanced_accuracy, recall
+from vigil.core.metrics.classification import accuracy, answer_label, paired_balanced_accuracy, recall
+from vigil.core.metrics.text import format_compliance
 from vigil.models.detector import Detection, detect_batch, load_detector
 from vigil.models.inputs import ClipFrames
 from vigil.train.pretrain import PretrainData, render_pretrain_data

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vigil.core.metrics import paired_balanced_accuracy, roc_auc
+from vigil.core.metrics.calibration import roc_auc
+from vigil.core.metrics.classification import paired_balanced_accuracy
 from vigil.models.inputs import subsample
 from vigil.config.params import ModelProfile, PretrainParams, ZooParams
 from vigil.train.runlog import MetricLog, fingerprint, mirror_checkpoint, write_metrics
