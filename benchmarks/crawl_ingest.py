@@ -17,11 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
 
+from vigil.config.params import SourceParams, ZooParams, parse_params  # noqa: E402
 from vigil.io.store import LocalStore  # noqa: E402
 from vigil.jobs.crawl import embedded_gallery, run_crawl  # noqa: E402
 from vigil.jobs.ingest import ingest  # noqa: E402
 from vigil.jobs.runtime import runtime_for  # noqa: E402
-from vigil.config.params import SourceParams, ZooParams, parse_params  # noqa: E402
 
 
 def main() -> None:
@@ -35,9 +35,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         tmp = Path(tmp)
         with embedded_gallery(zoo, tmp / "gallery") as url:
-            from vigil.zoo.catalog import build_catalog
-            from vigil.zoo.catalog import zoo_config
             import httpx
+
+            from vigil.zoo.catalog import build_catalog, zoo_config
 
             # pre-render every clip: the gallery renders lazily and that is not what we measure
             for item in build_catalog(zoo_config(zoo)):

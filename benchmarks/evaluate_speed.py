@@ -85,10 +85,10 @@ def main() -> None:
 
     import torch
 
+    from vigil.config.params import load_params
     from vigil.core.gate import cluster_table, metric_draws, resample_counts
     from vigil.evaluate.evalsets import zoo_evalset
     from vigil.evaluate.predict import predict_offline
-    from vigil.config.params import load_params
 
     params = load_params(REPO / "params.yaml")
     root = Path(a.workspace or tempfile.mkdtemp(prefix="vigil-evalbench-"))

@@ -25,8 +25,13 @@ from PIL import Image
 from tests.support import teacher_server as ts
 from tests.support.pacing import assert_paced
 from vigil.annotate.teacher import (
-    TeacherConfig, TeacherRequest, annotate_batch, annotate_batch_sync,
-    annotate_sample, build_messages, check_reply,
+    TeacherConfig,
+    TeacherRequest,
+    annotate_batch,
+    annotate_batch_sync,
+    annotate_sample,
+    build_messages,
+    check_reply,
 )
 from vigil.core import grammar
 from vigil.core.taxonomy import load_taxonomy

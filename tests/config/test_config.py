@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vigil.config.params import Params, load_params, params_to_yaml, parse_params
 from vigil.config.errors import ConfigError
+from vigil.config.params import Params, load_params, params_to_yaml, parse_params
 from vigil.config.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vigil.config.params import GateParams, GateRules, parse_params
 from vigil.core.evaluation import Prediction
 from vigil.core.gate import cluster_table, decide, generator_intervals, judge_set, metric_draws
 from vigil.core.metrics.skyra import skyra_scores
 from vigil.core.metrics.text import format_compliance
-from vigil.config.params import GateParams, GateRules, parse_params
 
 GENERATORS = ("loom-2", "nova-6")
 

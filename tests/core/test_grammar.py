@@ -11,8 +11,18 @@ from hypothesis import strategies as st
 
 from vigil.core import grammar
 from vigil.core.grammar import (
-    ANSWERS, PROMPT_VERSION, SEMANTIC_CODES, VIOLATION_CODES, Evidence, ParsedOutput, check,
-    parse, render, render_evidence, system_prompt, validate,
+    ANSWERS,
+    PROMPT_VERSION,
+    SEMANTIC_CODES,
+    VIOLATION_CODES,
+    Evidence,
+    ParsedOutput,
+    check,
+    parse,
+    render,
+    render_evidence,
+    system_prompt,
+    validate,
 )
 from vigil.core.taxonomy import load_taxonomy, parse_taxonomy
 

@@ -16,7 +16,12 @@ from pydantic import ValidationError
 import vigil.core.sample as sample_mod
 import vigil.core.splits as splits_mod
 from vigil.core.sample import (
-    MANIFEST_COLUMNS, MANIFEST_SCHEMA, ManifestSchemaError, Sample, read_manifest, write_manifest,
+    MANIFEST_COLUMNS,
+    MANIFEST_SCHEMA,
+    ManifestSchemaError,
+    Sample,
+    read_manifest,
+    write_manifest,
 )
 from vigil.core.splits import assign_splits, group_key, split_for_key, split_leaks
 

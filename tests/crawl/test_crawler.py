@@ -12,12 +12,22 @@ from pathlib import Path
 import pytest
 
 from tests.support import media_factory
-from tests.support.crawl_servers import fast_params, fault_server, file, html, json_doc, publish_items, records, source, static
+from tests.support.crawl_servers import (
+    fast_params,
+    fault_server,
+    file,
+    html,
+    json_doc,
+    publish_items,
+    records,
+    source,
+    static,
+)
 from tests.support.pacing import assert_paced
+from vigil.config.params import SourceParams
 from vigil.core.hashing import sha256_bytes, sha256_file
 from vigil.core.records import provenance_key
 from vigil.crawl import crawl
-from vigil.config.params import SourceParams
 
 
 @pytest.fixture(scope="session")

@@ -19,18 +19,18 @@ from tests.support.crawl_servers import (
     fault_server,
     file,
     html,
-    redirect,
     records,
+    redirect,
     sequence,
     source,
     stall_mid_body,
     status,
 )
+from vigil.config.params import SourceParams
 from vigil.core.http import parse_retry_after
 from vigil.crawl import BlockedAddress, check_url, crawl
 from vigil.crawl.fetch import backoff_delay
 from vigil.io.store import LocalStore
-from vigil.config.params import SourceParams
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,13 @@ import pytest
 from vigil.core.sample import ManifestSchemaError, Sample, write_manifest
 from vigil.io import dvc
 from vigil.io.registry import (
-    PublishError, diff_versions, get_version, list_versions, open_registry, publish_version, read_manifest_at,
+    PublishError,
+    diff_versions,
+    get_version,
+    list_versions,
+    open_registry,
+    publish_version,
+    read_manifest_at,
 )
 from vigil.io.store import LocalStore, S3Store
 

@@ -7,8 +7,14 @@ import pytest
 from tests.support.stores import make_s3_store
 from vigil.core.hashing import sha256_bytes
 from vigil.io.store import (
-    ChecksumMismatch, LocalStore, ObjectExists, ObjectLocked, StoreError, content_key,
-    put_content_addressed, quarantine,
+    ChecksumMismatch,
+    LocalStore,
+    ObjectExists,
+    ObjectLocked,
+    StoreError,
+    content_key,
+    put_content_addressed,
+    quarantine,
 )
 
 
@@ -114,8 +120,8 @@ def test_s3_locked_object_cannot_be_deleted(s3_server):
 
 
 def test_unreachable_endpoint_is_a_clear_error():
-    from vigil.io.store import S3Store
     from vigil.io.procs import free_port
+    from vigil.io.store import S3Store
 
     with pytest.raises(StoreError, match="cannot reach S3 endpoint"):
         S3Store(f"127.0.0.1:{free_port()}", "a", "b", "vigil")

@@ -9,10 +9,10 @@ import logging
 import pandas as pd
 import pytest
 
+from vigil.config.params import ValidationParams
 from vigil.core.sample import Sample, read_manifest, write_manifest
 from vigil.core.splits import assign_splits
 from vigil.io.validation import ValidationResult, validate_manifest
-from vigil.config.params import ValidationParams
 
 GENERATORS = ["gen-a", "gen-b"]
 PARAMS = ValidationParams(min_rows=4, min_fake_fraction=0.3, max_fake_fraction=0.7)

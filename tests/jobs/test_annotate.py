@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from vigil.config.params import parse_params
 from vigil.io.annotations import flag_sample, load_annotations
 from vigil.io.ledger import read_events
 from vigil.io.registry import file_at, files_at, list_versions, open_registry, read_manifest_at
 from vigil.io.store import LocalStore
 from vigil.jobs.annotate import annotate
 from vigil.jobs.runtime import runtime_for
-from vigil.config.params import parse_params
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -32,11 +32,11 @@ def _doc() -> dict:
 @pytest.fixture(scope="module")
 def workspace(labelled_workspace, tmp_path_factory, tiny_model_dir):
     """A copy of the labelled workspace with two registered tiny models (random weights, two seeds)."""
+    from vigil.config.params import parse_params
     from vigil.io.ledger import Ledger
     from vigil.io.models import publish_model_version
     from vigil.io.store import LocalStore
     from vigil.models.tiny import TinyModelConfig, build_tiny_model
-    from vigil.config.params import parse_params
 
     root = tmp_path_factory.mktemp("eval") / "ws"
     shutil.copytree(labelled_workspace, root, symlinks=True)

@@ -186,7 +186,6 @@ def test_killed_sft_resumes_from_its_last_checkpoint(labelled_workspace, tmp_pat
     assert steps == sorted(set(steps)) and steps[-1] == 40
 
 
-
 def test_training_datasets_hold_the_clip_images_losslessly_in_sample_order(tmp_path):
     import numpy as np
     from PIL import Image
@@ -324,9 +323,9 @@ def test_lora_profile_trains_adapters_and_saves_one_merged_model(labelled_worksp
     import torch
     from safetensors.torch import load_file
 
+    from vigil.config.params import LoraParams
     from vigil.io.store import LocalStore
     from vigil.models.profile import build_base
-    from vigil.config.params import LoraParams
     from vigil.train.prepare import prepare, read_samples
     from vigil.train.trl_stages import run_sft
 

@@ -14,8 +14,14 @@ import numpy as np
 import pytest
 
 from vigil.core.evaluation import EvalClip
-from vigil.models.detector import (Detection, detect_batch, load_detector, logits_probability, logprobs_probability,
-                                   read_answer)
+from vigil.models.detector import (
+    Detection,
+    detect_batch,
+    load_detector,
+    logits_probability,
+    logprobs_probability,
+    read_answer,
+)
 from vigil.models.inputs import ClipFrames
 
 FPS = 4.0
@@ -228,10 +234,10 @@ def test_well_formed_answers_have_p_fake_in_0_1_that_agrees_with_the_verdict(loa
 
 def test_evaluation_and_the_heldout_stage_give_the_same_verdict_for_the_same_clip(
         tiny_model_dir, profile, loaded, tmp_path, monkeypatch):
-    import vigil.evaluate.predict as predict
-    import vigil.train.heldout as heldout
     from PIL import Image
 
+    import vigil.evaluate.predict as predict
+    import vigil.train.heldout as heldout
     from vigil.evaluate.evalsets import EvalSet
     from vigil.train.pretrain import PretrainData
 

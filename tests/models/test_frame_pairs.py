@@ -67,8 +67,8 @@ def test_fast_pixel_path_of_the_pretrain_stage_matches_the_processor(frames):
 
 
 def test_saved_processor_reloads_with_its_frame_pair_code(tmp_path, tiny_model_dir):
-    from vigil.models.profile import configure_processor, load_processor
     from vigil.config.params import ModelProfile
+    from vigil.models.profile import configure_processor, load_processor
 
     # given the tiny model's processor switched to frame pairs and saved
     configure_processor(load_processor(tiny_model_dir), ModelProfile()).save_pretrained(tmp_path)

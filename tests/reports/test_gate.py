@@ -10,12 +10,12 @@ import pytest
 from markupsafe import escape
 from PIL import Image
 
+from vigil.config.params import GateParams
 from vigil.core import grammar
 from vigil.core.evaluation import EvalClip, EvidenceItem, Prediction, TruthArtifact
 from vigil.core.gate import decide, generator_intervals
 from vigil.core.metrics.summary import evaluation_metrics
 from vigil.reports.gate import ReportExample, pick_examples, verdict_line, write_gate_report
-from vigil.config.params import GateParams
 
 GENERATORS = ("loom-2", "nova-6.1")
 TRUTH = TruthArtifact(type="Shape Distortion", t=(0.5, 1.0), bbox=(0.2, 0.25, 0.6, 0.75))

@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 
 from vigil.core.grammar import Evidence, render, render_evidence
 from vigil.train.rewards import (
-    EXPLORATION_CAP, EXPLORATION_WEIGHT, FALSE_ALARM_PENALTY, REWARD_FUNCTIONS, SKYRA_MAX, SKYRA_MIN,
-    grounding_reward, skyra_reward,
+    EXPLORATION_CAP,
+    EXPLORATION_WEIGHT,
+    FALSE_ALARM_PENALTY,
+    REWARD_FUNCTIONS,
+    SKYRA_MAX,
+    SKYRA_MIN,
+    grounding_reward,
+    skyra_reward,
 )
 
 BLUR = Evidence("Unnatural Blur", (1.0, 3.0), (0.0, 0.0, 0.5, 0.5))

@@ -228,8 +228,8 @@ def test_prerender_renders_everything_with_progress(tmp_path):
 
 
 def test_embedded_gallery_keeps_its_url_across_runs_and_steps_aside_when_its_port_is_taken(tmp_path):
-    from vigil.jobs.crawl import embedded_gallery
     from vigil.config.params import ZooParams
+    from vigil.jobs.crawl import embedded_gallery
 
     zoo = ZooParams(pairs_per_generator=1, generators=("lumen-v1",))
     # given a workspace's gallery run once

@@ -23,21 +23,21 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
-from vigil.core.progress import ProgressCallback
 from vigil.config.errors import ServiceError
 from vigil.core import grammar
-from vigil.io.pacing import RateLimiter
 from vigil.core.annotation import AnnotatedArtifact, Annotation, Provenance, Usage
 from vigil.core.http import parse_retry_after
+from vigil.core.progress import ProgressCallback
 from vigil.core.taxonomy import Taxonomy, load_taxonomy
 from vigil.io.media.frame_folder import read_frames
+from vigil.io.pacing import RateLimiter
 from vigil.models.inputs import subsample
 
 log = logging.getLogger(__name__)

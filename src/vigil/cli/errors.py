@@ -46,26 +46,24 @@ def exit_on_user_error(fn: Callable) -> Callable:
     return wrapper
 
 
+def _mapping_errors(register: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """Typer's registering decorator, registering ``fn`` wrapped in :func:`exit_on_user_error`."""
+
+    def decorator(fn: Callable) -> Callable:
+        register(exit_on_user_error(fn))
+        return fn
+
+    return decorator
+
+
 class VigilTyper(typer.Typer):
     """A Typer app whose commands and callbacks all go through :func:`exit_on_user_error`."""
 
     def command(self, *args, **kwargs):
-        register = super().command(*args, **kwargs)
-
-        def decorator(fn: Callable) -> Callable:
-            register(exit_on_user_error(fn))
-            return fn
-
-        return decorator
+        return _mapping_errors(super().command(*args, **kwargs))
 
     def callback(self, *args, **kwargs):
-        register = super().callback(*args, **kwargs)
-
-        def decorator(fn: Callable) -> Callable:
-            register(exit_on_user_error(fn))
-            return fn
-
-        return decorator
+        return _mapping_errors(super().callback(*args, **kwargs))
 
 
 def sub_app(help: str, **kwargs) -> VigilTyper:

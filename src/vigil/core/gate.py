@@ -23,9 +23,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.config.params import GateParams, GateRules
 from vigil.core.evaluation import REAL, Prediction, generator_of
 from vigil.core.hashing import sha256_json
-from vigil.config.params import GateParams, GateRules
 
 Verdict = Literal["pass", "fail"]
 MEAN_OVER_GENERATORS = ("paired_balanced_accuracy", "fake_recall")  # Skyra: unweighted mean across generators

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from vigil.core.progress import ProgressCallback
+from vigil.config.params import CrawlParams, SourceParams
 from vigil.core.hashing import sha256_bytes, sha256_file
+from vigil.core.progress import ProgressCallback
 from vigil.core.records import CrawledItem, provenance_key
 from vigil.core.sniff import ACCEPTED_VIDEO_TYPES, SNIFF_BYTES, sniff_media_type
 from vigil.crawl.discover import (
@@ -41,13 +42,12 @@ from vigil.crawl.discover import (
     parse_html_links,
     same_origin,
 )
-from vigil.crawl.fetch import Download, FetchError, Fetcher, utc_now_iso
+from vigil.crawl.fetch import Download, Fetcher, FetchError, utc_now_iso
 from vigil.crawl.index import PhashIndex
 from vigil.crawl.state import CrawlState
 from vigil.io.media.errors import MediaError
 from vigil.io.media.perceptual_hash import video_phash
 from vigil.io.store import ObjectStore, put_content_addressed, quarantine
-from vigil.config.params import CrawlParams, SourceParams
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,6 @@ QUARANTINE_REASONS: dict[str, str] = {
     "empty": "zero bytes downloaded",
     "not_video": "the first bytes are not an accepted video container (HTML, JSON, PNG …); detail names the sniffed type",
 }
-
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from vigil.config.errors import ServiceError
+from vigil.config.params import CrawlParams
 from vigil.core.http import parse_retry_after
 from vigil.crawl.netguard import BlockedAddress, check_url
 from vigil.io.pacing import RateLimiter
-from vigil.config.params import CrawlParams
 
 log = logging.getLogger(__name__)
 

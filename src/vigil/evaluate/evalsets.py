@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vigil.config.params import ZooParams
 from vigil.core.evaluation import REAL, EvalClip, TruthArtifact, read_clips
 from vigil.core.hashing import sha256_file, sha256_json
-from vigil.config.params import ZooParams
 
 log = logging.getLogger(__name__)
 

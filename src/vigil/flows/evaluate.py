@@ -13,8 +13,14 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.concurrency.sync import concurrency
 
-from vigil.flows.resources import (EVALUATE_POLICY, GPU_LIMIT, RECORD_POLICY, ensure_gpu_limit, snapshot_ref,
-                                   task_runtime)
+from vigil.flows.resources import (
+    EVALUATE_POLICY,
+    GPU_LIMIT,
+    RECORD_POLICY,
+    ensure_gpu_limit,
+    snapshot_ref,
+    task_runtime,
+)
 from vigil.jobs import evaluate as steps
 
 

@@ -8,7 +8,6 @@ from vigil.jobs.runtime import Runtime, load_runtime
 GPU_LIMIT = "gpu"  # global concurrency limit shared by every GPU flow (created with one slot if missing)
 
 
-
 def retry_unless_user_error(task, task_run, state) -> bool:
     """Prefect's retry condition: retry crashes and outages, never a user error (bad config, a name that
     does not exist, bad input), which would fail the same way again after the delay."""

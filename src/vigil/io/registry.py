@@ -420,7 +420,6 @@ def read_manifest_at(registry: DataRegistry, tag: str) -> pd.DataFrame:
     return read_manifest(_cached_object(registry, manifest_md5_at(registry, tag)))
 
 
-
 def materialize_frames(registry: DataRegistry, tag: str, frames_dirs: Iterable[str], dest: str | Path) -> Path:
     """Copy the frame folders ``frames_dirs`` (manifest ``frames_dir`` values) of version ``tag``
     to ``dest/<frames_dir>/``, from the DVC cache or, failing that, the remote; md5-checked."""

@@ -479,8 +479,6 @@ def quarantine(store: ObjectStore, *, reason: str, detail: str, source: str,
     return prefix
 
 
-
-
 __all__ = [
     "ChecksumMismatch", "LocalStore", "ObjectExists", "ObjectInfo", "ObjectLocked", "ObjectStore",
     "S3Store", "StoreError", "content_key", "put_content_addressed", "quarantine",

@@ -38,8 +38,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from vigil.core.sample import LABELS, MANIFEST_SCHEMA, SPLITS
 from vigil.config.params import ValidationParams
+from vigil.core.sample import LABELS, MANIFEST_SCHEMA, SPLITS
 
 log = logging.getLogger(__name__)
 

@@ -15,27 +15,26 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from vigil.core.progress import ProgressCallback
 from vigil.config.errors import ConfigError, NotFoundError
+from vigil.config.params import AnnotateParams
 from vigil.core.annotation import Annotation, annotation_row, is_current
 from vigil.core.annotator_quality import quality_html, score_annotator
 from vigil.core.hashing import sha256_json
+from vigil.core.progress import ProgressCallback
 from vigil.core.records import ArtifactTruth
 from vigil.core.taxonomy import load_taxonomy
 from vigil.io.annotations import load_annotations, open_flags, write_annotation
 from vigil.io.store import ObjectStore
 from vigil.jobs.ingest import crawled_items, stage_batch
 from vigil.jobs.runtime import Runtime
-from vigil.config.params import AnnotateParams, Params
 
 log = logging.getLogger(__name__)
-
 
 
 class AnnotateError(NotFoundError):

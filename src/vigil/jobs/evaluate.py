@@ -21,14 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vigil.core.progress import ProgressCallback
 from vigil.config.errors import NotFoundError
+from vigil.config.params import ModelProfile
 from vigil.core.evaluation import Prediction, join_truth, read_predictions, write_predictions
 from vigil.core.hashing import sha256_file, sha256_json
 from vigil.core.model_version import ModelVersion
+from vigil.core.progress import ProgressCallback
 from vigil.evaluate.evalsets import EvalSet, dataset_evalset, open_evalset, zoo_evalset
 from vigil.jobs.runtime import Runtime
-from vigil.config.params import ModelProfile
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,17 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from vigil.core.progress import ProgressCallback
+from vigil.config.params import Params
 from vigil.core.hashing import sha256_json
 from vigil.core.phash import is_near_duplicate
+from vigil.core.progress import ProgressCallback
 from vigil.core.records import CrawledItem, labels_conflict
 from vigil.core.sample import Sample, write_manifest
 from vigil.core.splits import assign_splits
@@ -29,11 +30,9 @@ from vigil.io.media.errors import MediaError
 from vigil.io.media.frame_folder import sample_frames
 from vigil.io.media.probing import probe
 from vigil.io.store import ObjectStore, quarantine
-from vigil.config.params import Params
 from vigil.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)

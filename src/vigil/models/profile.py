@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vigil.models.compat import ensure_transformers_compat
 from vigil.config.params import ModelProfile
+from vigil.models.compat import ensure_transformers_compat
 
 __all__ = ["build_base", "configure_processor", "load_for_training", "load_processor", "model_dtype"]
 

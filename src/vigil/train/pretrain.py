@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vigil.config.params import ModelProfile, PretrainParams, ZooParams
 from vigil.core.metrics.calibration import roc_auc
 from vigil.core.metrics.classification import paired_balanced_accuracy
+from vigil.core.progress import periodic_lines
 from vigil.models.inputs import subsample
-from vigil.config.params import ModelProfile, PretrainParams, ZooParams
 from vigil.train.runlog import MetricLog, fingerprint, mirror_checkpoint, write_metrics
 
 log = logging.getLogger(__name__)
@@ -351,6 +352,7 @@ def run_pretrain(base_dir: str | Path, data: PretrainData, params: PretrainParam
     started = time.perf_counter()
     last_log = started
     bar = tqdm(total=params.max_steps, initial=start, desc="pretrain", unit="step", disable=not progress)
+    lines = None if progress else periodic_lines("pretrain", log.info, every_s=30)  # logs get lines, not bars
     for step in range(start, params.max_steps):
         frames, targets, labels = _batch(data, pairs_by_id, train_pairs, params.batch_pairs, seed, step, params.flip)
         x, grid = pixel_values(frames, mean, std, profile.frame_pairs)
@@ -378,6 +380,8 @@ def run_pretrain(base_dir: str | Path, data: PretrainData, params: PretrainParam
                             "step_s": round((now - last_log) / n, 4),
                             "clips_per_s": round(n * len(labels) / (now - last_log), 2)})
             bar.set_postfix(clip_loss=f"{np.mean([w[1] for w in window]):.3f}")
+            if lines:
+                lines(f"clip loss {np.mean([w[1] for w in window]):.3f}, step", done, params.max_steps)
             window, last_log = [], now
         if done % params.checkpoint_every == 0 and done < params.max_steps:
             ckpt_dir.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vigil.config.params import GrpoParams, ModelProfile, SftParams
 from vigil.core import grammar
 from vigil.models.compat import ensure_transformers_compat
 from vigil.models.inputs import clip_images, detector_messages, load_clip, png_bytes
-from vigil.config.params import GrpoParams, ModelProfile, SftParams
 from vigil.train.prepare import TrainingSample
 from vigil.train.runlog import MetricLog, fingerprint, mirror_checkpoint, write_metrics
 

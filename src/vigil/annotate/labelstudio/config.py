@@ -8,7 +8,13 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from vigil.annotate.labelstudio.names import (
-    ARTIFACT_TYPE, BOX, EXPLANATION, LABEL, NORMAL_SEGMENT, SPAN, VIDEO,
+    ARTIFACT_TYPE,
+    BOX,
+    EXPLANATION,
+    LABEL,
+    NORMAL_SEGMENT,
+    SPAN,
+    VIDEO,
 )
 from vigil.core.taxonomy import Taxonomy, load_taxonomy
 

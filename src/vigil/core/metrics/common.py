@@ -15,7 +15,6 @@ import numpy as np
 
 from vigil.core.evaluation import EvalClip, Prediction
 
-
 NAN = float("nan")
 
 #: Each prediction with the clip it is about (:func:`vigil.core.evaluation.join_truth`).

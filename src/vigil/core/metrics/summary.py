@@ -18,7 +18,11 @@ import numpy as np
 from vigil.core.evaluation import EvalClip, Prediction, join_truth
 from vigil.core.metrics.calibration import average_precision, expected_calibration_error, reliability_bins, roc_auc
 from vigil.core.metrics.classification import (
-    accuracy, answers_and_labels, confusion_matrix, false_positive_rate, macro_f1,
+    accuracy,
+    answers_and_labels,
+    confusion_matrix,
+    false_positive_rate,
+    macro_f1,
 )
 from vigil.core.metrics.evidence import grounding_scores
 from vigil.core.metrics.latency import latency_summary

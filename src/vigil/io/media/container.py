@@ -20,7 +20,6 @@ import av.error
 from vigil.core.sniff import SNIFF_BYTES, sniff_media_type
 from vigil.io.media.errors import MediaError
 
-
 #: Streams above this many pixels per frame are refused (``too_large``) before any decode:
 #: a decompression bomb in a 1 KB file would otherwise take the worker's memory.
 MAX_STREAM_PIXELS = 8192 * 8192

@@ -25,7 +25,6 @@ import numpy as np
 from vigil.io.media.container import open_container, video_stream
 from vigil.io.media.errors import MediaError
 
-
 Strategy = Literal["auto", "seek", "sequential"]
 
 

@@ -24,7 +24,6 @@ from vigil.io.media.container import open_container, video_stream
 from vigil.io.media.decode_plan import PacketIndex, Strategy, choose_strategy, keyframe_before
 from vigil.io.media.errors import MediaError
 
-
 #: Codecs whose ``skip_frame="NONREF"`` is known to drop only frames no other frame refers to.
 _NONREF_SAFE_CODECS = {"h264", "hevc"}
 

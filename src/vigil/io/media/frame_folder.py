@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-from av.video.reformatter import VideoReformatter
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from vigil.io.media.decode_plan import Strategy, scan_packets

@@ -11,15 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
-from av.video.reformatter import VideoReformatter
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vigil.core.phash import PHASH_POSITIONS, video_phash_from_frames
 from vigil.io.media.decode_plan import Strategy, scan_packets
 from vigil.io.media.decoding import decode_frames, upright
 from vigil.io.media.errors import MediaError
 from vigil.io.media.probing import probe_container
-
 
 _PHASH_DECODE_SIDE = 64
 

@@ -20,7 +20,6 @@ from vigil.io.media.container import check_file, open_container, video_stream
 from vigil.io.media.decode_plan import mean_interval_s, scan_packets
 from vigil.io.media.errors import MediaError
 
-
 _AUDIO_TYPES = {"audio/mp4", "audio/wav"}
 _CONTAINER_NAMES = {
     "video/mp4": "mp4",
