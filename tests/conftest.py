@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support.stores import make_s3_store
 from vigil.io.store import LocalStore
 from vigil.testing.s3 import S3Server, seaweedfs_s3
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No VIGIL_* setting from the machine, and the current folder a throwaway one: a new user's shell."""
+    for key in list(os.environ):
+        if key.startswith("VIGIL_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
 
 
 @pytest.fixture(scope="session")

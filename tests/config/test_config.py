@@ -14,15 +14,6 @@ from vigil.config.settings import load_settings
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    for key in list(__import__("os").environ):
-        if key.startswith("VIGIL_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    return monkeypatch
-
-
 def test_defaults_are_the_embedded_local_store(clean_env):
     settings = load_settings()
     assert settings.store_backend == "local"

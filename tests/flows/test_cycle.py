@@ -34,12 +34,9 @@ def small_params(tmp_path: Path, pairs: int = 2, **overrides) -> Path:
 
 
 @pytest.fixture
-def workspace_env(tmp_path, monkeypatch):
+def workspace_env(tmp_path, clean_env):
     """A clean VIGIL_* environment pointing at a throwaway workspace (the embedded local store)."""
-    for key in list(os.environ):
-        if key.startswith("VIGIL_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch = clean_env
     monkeypatch.setenv("VIGIL_WORKSPACE", str(tmp_path / "ws"))
     monkeypatch.setenv("VIGIL_PARAMS_FILE", str(small_params(tmp_path)))
     return tmp_path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import yaml
 
@@ -13,11 +11,8 @@ from vigil.jobs.runtime import load_runtime, params_key, runtime_for
 
 
 @pytest.fixture
-def user_env(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("VIGIL_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+def user_env(tmp_path, clean_env):
+    monkeypatch = clean_env
     monkeypatch.setenv("VIGIL_WORKSPACE", str(tmp_path / "ws"))
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump({"ingest": {"frames": 8}}))

@@ -8,6 +8,7 @@ logged at DEBUG: on the console only with VIGIL_LOG_LEVEL=DEBUG, always in the w
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ console = Console(stderr=True)
 out = Console(soft_wrap=True)  # lines stay whole when piped (grep, logs, tests)
 
 PLAIN_PROGRESS_EVERY_S = 10.0
-NOISY_LOGGERS = ("httpx", "httpcore", "great_expectations", "urllib3", "filelock", "git", "dvc_objects")
+NOISY_LOGGERS = ("httpx", "httpcore", "great_expectations", "urllib3", "filelock", "git", "dvc_objects", "websockets",
+                 "PIL", "graphviz", "pydot", "tzlocal", "asyncio", "matplotlib", "aiosqlite")
 
 
 def interactive() -> bool:
@@ -76,7 +78,8 @@ def setup_logging(level: str, workspace: Path | None = None, *, console_level: s
     if workspace is not None:
         log_file = Path(workspace) / "logs" / "vigil.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        kept = logging.FileHandler(log_file, encoding="utf-8")
+        # rotated, so a workspace that runs every six hours for months keeps a bounded log
+        kept = logging.handlers.RotatingFileHandler(log_file, maxBytes=20 * 2**20, backupCount=3, encoding="utf-8")
         kept.setLevel(logging.DEBUG)
         kept.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         kept._vigil = True  # type: ignore[attr-defined]
