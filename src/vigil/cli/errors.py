@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 
 import typer
+import urllib3
 
 from vigil.cli.console import console
 from vigil.config.errors import NotFoundError, ServiceError, VigilError
@@ -22,7 +23,7 @@ def user_error(exc: BaseException) -> VigilError | None:
         return exc
     if isinstance(exc, FileNotFoundError):
         return NotFoundError(f"{exc.filename or exc}: no such file or folder")
-    if isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__name__ in ("MaxRetryError", "NewConnectionError"):
+    if isinstance(exc, (ConnectionError, TimeoutError, urllib3.exceptions.HTTPError)):  # urllib3: the S3 client's transport
         return ServiceError(f"cannot reach a service: {exc}")
     return None
 

@@ -320,15 +320,16 @@ def report_gate(rt: Runtime, runs: GateEvaluations, decision) -> tuple[Path, Pat
 
     cand_ev, champ_ev = runs.loaded()
     out_dir = rt.workspace / "reports" / "gates" / decision.decision_id
+    cand_preds = {n: ev.predictions for n, ev in cand_ev.items()}  # each predictions file read once
     metrics = {n: {"candidate": cand_ev[n].metrics, "champion": champ_ev[n].metrics if champ_ev else None}
                for n in cand_ev}
-    intervals = {n: {"candidate": generator_intervals(cand_ev[n].predictions, rt.params.gate),
+    intervals = {n: {"candidate": generator_intervals(cand_preds[n], rt.params.gate),
                      "champion": generator_intervals(champ_ev[n].predictions, rt.params.gate) if champ_ev else None}
                  for n in cand_ev}
     examples = []
     per_set = max(1, rt.params.evaluate.report_examples // len(cand_ev)) if rt.params.evaluate.report_examples else 0
     for name, ev in cand_ev.items():
-        predictions = ev.predictions
+        predictions = cand_preds[name]
         if per_set and predictions:
             for pred, clip in pick_examples(join_truth(predictions, ev.evalset.clips), per_set):
                 examples.append(ReportExample(set=name, prediction=pred, clip=clip, frames_dir=ev.evalset.frames_dir(clip)))

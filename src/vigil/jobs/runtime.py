@@ -14,14 +14,14 @@ from pathlib import Path
 
 from vigil.config.errors import ConfigError, NotFoundError
 from vigil.config.params import Params, load_params, params_snapshot, parse_params_yaml
-from vigil.config.settings import Settings, load_settings
+from vigil.config.settings import ENV_PREFIX, Settings, load_settings
 from vigil.core.hashing import sha256_bytes
 from vigil.io.ledger import Ledger
 from vigil.io.store import LocalStore, ObjectStore, S3Store
 
 PARAMS_PREFIX = "params/"
 # Set by the train job for `dvc repro` (Settings.params_snapshot): its stages load this snapshot, not the file.
-PARAMS_SNAPSHOT_ENV = "VIGIL_PARAMS_SNAPSHOT"
+PARAMS_SNAPSHOT_ENV = f"{ENV_PREFIX}PARAMS_SNAPSHOT"
 
 
 @dataclass(frozen=True)
