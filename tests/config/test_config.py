@@ -74,7 +74,7 @@ def test_repo_params_yaml_is_valid_and_complete():
         ({"ingest": {"frames": "many"}}, "ingest.frames = 'many'"),
         ({"ingest": {"frames": 0}}, "greater than or equal to 1"),
         ({"zoo": {"width": 300}}, "zoo.width"),
-        ({"crawl": {"sources": [{"name": "a", "url": "b", "bogus": 1}]}}, "crawl.sources.0.bogus"),
+        ({"crawl": {"sources": [{"name": "a", "url": "https://b.example/", "bogus": 1}]}}, "crawl.sources.0.bogus"),
         ({"typo_section": {}}, "typo_section"),
         ({"ingest": {"train_fraction": 0.9, "val_fraction": 0.2}}, "at most 1"),
     ],
@@ -106,3 +106,15 @@ def test_ledger_retention_without_its_own_bucket_is_refused(clean_env):
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert "VIGIL_LEDGER_BUCKET" in str(err.value)
+
+
+def test_the_snapshot_hash_ignores_the_key_order_of_mappings(tmp_path):
+    # given the repo's params.yaml, and the same document written back with every key sorted
+    # (mappings such as model.profiles and train rewards come back in another order)
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    resorted = tmp_path / "params.yaml"
+    resorted.write_text(yaml.safe_dump(doc, sort_keys=True))
+    # then both load to the same parameters and the same snapshot, text and hash
+    from vigil.config.params import params_snapshot
+
+    assert params_snapshot(parse_params(doc)) == params_snapshot(load_params(resorted))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
+from urllib3.exceptions import ProtocolError
 
 from tests.support.stores import make_s3_store
 from vigil.core.hashing import sha256_bytes
@@ -11,7 +15,10 @@ from vigil.io.store import (
     LocalStore,
     ObjectExists,
     ObjectLocked,
+    RetryPolicy,
+    S3Store,
     StoreError,
+    StoreUnavailable,
     content_key,
     put_content_addressed,
     quarantine,
@@ -100,8 +107,6 @@ def test_s3_checksum_mismatch_is_detected(s3_server, monkeypatch):
 
 
 def test_s3_readonly_identity_is_refused_writes(s3_server):
-    from vigil.io.store import S3Store
-
     writable = make_s3_store(s3_server)
     reader = S3Store(s3_server.endpoint, s3_server.readonly_access_key, s3_server.readonly_secret_key,
                      writable.bucket, create_bucket=False)
@@ -121,7 +126,142 @@ def test_s3_locked_object_cannot_be_deleted(s3_server):
 
 def test_unreachable_endpoint_is_a_clear_error():
     from vigil.io.procs import free_port
-    from vigil.io.store import S3Store
 
-    with pytest.raises(StoreError, match="cannot reach S3 endpoint"):
-        S3Store(f"127.0.0.1:{free_port()}", "a", "b", "vigil")
+    # given an endpoint where nothing listens, when a store is opened with the default retries
+    endpoint = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="cannot reach S3 endpoint") as caught:
+        S3Store(endpoint, "a", "b", "vigil")
+    # then it gives up within seconds, naming the endpoint, the bucket and what to run
+    assert time.monotonic() - started < 15
+    message = str(caught.value)
+    assert f"http://{endpoint}" in message and "bucket 'vigil'" in message and "vigil store check" in message
+    assert caught.value.exit_code == 3
+
+
+FAST = RetryPolicy(attempts=2, first_delay_s=0.05, max_delay_s=0.1, connect_timeout_s=1.0, read_timeout_s=1.0)
+
+
+def _dead_store():
+    from vigil.io.procs import free_port
+
+    return S3Store(f"127.0.0.1:{free_port()}", "a", "b", "dead", create_bucket=False, retry=FAST)
+
+
+@pytest.mark.parametrize("op", ["get_bytes", "get_json", "put_bytes", "put_if_absent", "put_json", "stat", "exists",
+                                "list_keys", "delete", "download", "check", "content_addressed", "quarantine"])
+def test_every_s3_operation_on_a_dead_endpoint_raises_store_unavailable(op, tmp_path):
+    # given a store whose endpoint is down
+    store = _dead_store()
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"media bytes")
+    calls = {
+        "get_bytes": lambda: store.get_bytes("k/a"),
+        "get_json": lambda: store.get_json("k/a"),
+        "put_bytes": lambda: store.put_bytes("k/a", b"x"),
+        "put_if_absent": lambda: store.put_bytes("k/a", b"x", if_absent=True),
+        "put_json": lambda: store.put_json("k/a", {"a": 1}, if_absent=True),
+        "stat": lambda: store.stat("k/a"),
+        "exists": lambda: store.exists("k/a"),
+        "list_keys": lambda: list(store.list_keys("k/")),
+        "delete": lambda: store.delete("k/a"),
+        "download": lambda: store.download("k/a", tmp_path / "out.bin"),
+        "check": store.check,
+        "content_addressed": lambda: put_content_addressed(store, blob),
+        "quarantine": lambda: quarantine(store, reason="not_media", detail="d", source="http://h/x", data=b"x"),
+    }
+    # when any operation runs, then it fails as a StoreError (exit 3), never a raw urllib3 error
+    with pytest.raises(StoreUnavailable) as caught:
+        calls[op]()
+    message = str(caught.value)
+    assert store.endpoint_url in message and "'dead'" in message and "vigil store check" in message, message
+    assert "after 2 attempts" in message, message
+    assert not (tmp_path / "out.bin").exists() and not list(tmp_path.glob(".out.bin*"))
+
+
+def test_a_silent_server_times_out_instead_of_hanging():
+    # given a port that accepts connections but never answers (a hung server)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        endpoint = "127.0.0.1:%d" % listener.getsockname()[1]
+        store = S3Store(endpoint, "a", "b", "silent", create_bucket=False,
+                        retry=RetryPolicy(attempts=2, first_delay_s=0.05, connect_timeout_s=0.5, read_timeout_s=0.5))
+        # when a read is made, then the bounded read timeout ends it in about a second, not minutes
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="ReadTimeoutError|timed out"):
+            store.get_bytes("k")
+        assert time.monotonic() - started < 10
+
+
+class _DropsOnce:
+    """A real minio client whose ``method`` fails once with a dropped connection.
+
+    ``land``: the server did the work before the answer was lost; ``meanwhile``: what happens on the
+    server between the failure and the retry (another writer).
+    """
+
+    def __init__(self, client, method: str, *, land: bool, meanwhile=None) -> None:
+        self._client, self._method, self._land, self._meanwhile = client, method, land, meanwhile
+        self.failures = 0
+
+    def __getattr__(self, name):
+        real = getattr(self._client, name)
+        if name != self._method:
+            return real
+
+        def drops_once(*args, **kwargs):
+            if self.failures == 0:
+                self.failures += 1
+                if self._land:
+                    real(*args, **kwargs)
+                if self._meanwhile:
+                    self._meanwhile()
+                raise ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+            return real(*args, **kwargs)
+
+        return drops_once
+
+
+def test_a_dropped_connection_is_retried(s3_server):
+    # given a stored object and a connection that drops once on the next read
+    store = make_s3_store(s3_server, retry=FAST)
+    store.put_bytes("k", b"payload")
+    store.client = _DropsOnce(store.client, "get_object", land=False)
+    # when it is read, then the retry returns the bytes
+    assert store.get_bytes("k") == b"payload"
+    assert store.client.failures == 1
+
+
+def test_if_absent_put_whose_answer_was_lost_is_not_reported_as_existing(s3_server):
+    # given an upload that lands on the server but whose answer is lost
+    store = make_s3_store(s3_server, retry=FAST)
+    store.client = _DropsOnce(store.client, "_put_object", land=True)  # small if_absent: one conditional PUT
+    # when it is retried under if_absent, then it succeeds: the object there is this call's own write
+    info = store.put_bytes("raw/ab/abc", b"content-addressed", if_absent=True)
+    assert store.client.failures == 1
+    assert info.sha256 == sha256_bytes(b"content-addressed")
+    assert store.get_bytes("raw/ab/abc") == b"content-addressed"
+
+
+def test_if_absent_retry_still_refuses_an_object_someone_else_wrote(s3_server):
+    # given an upload whose connection drops before it lands, while another writer stores other bytes
+    store = make_s3_store(s3_server, retry=FAST)
+    other = S3Store(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, store.bucket)
+    store.client = _DropsOnce(store.client, "_put_object", land=False,
+                              meanwhile=lambda: other.put_bytes("raw/k", b"the other writer's bytes"))
+    # when the retry runs, then it reports ObjectExists and leaves the other writer's object alone
+    with pytest.raises(ObjectExists):
+        store.put_bytes("raw/k", b"my bytes", if_absent=True)
+    assert store.get_bytes("raw/k") == b"the other writer's bytes"
+
+
+def test_a_clip_quarantined_twice_keeps_both_reasons(store):
+    # given a clip quarantined at validation, then excluded by an operator (same source, no bytes)
+    first = quarantine(store, reason="validation:fps", detail="fps 0.5 < 1.0", source="raw/ab/abc.mp4")
+    second = quarantine(store, reason="excluded", detail="a person says so", source="raw/ab/abc.mp4")
+    # then there is one record, with the newest reason on top and the first one kept under "earlier"
+    assert first == second
+    record = store.get_json(f"{second}/reason.json")
+    assert record["reason"] == "excluded"
+    assert [r["reason"] for r in record["earlier"]] == ["validation:fps"]

@@ -110,11 +110,36 @@ ROW_DEFECTS = ("bad_label", "unknown_generator", "duplicate_id", "bad_id", "fps_
 
 
 def test_row_defects_each_fail_their_expectation(good):
-    result = validate_manifest(_modified(good, *ROW_DEFECTS), PARAMS, GENERATORS, docs_dir=None)
+    bad = _modified(good, *ROW_DEFECTS)
+    sid = bad["sample_id"]  # the ids of the rows _modified changed
+    result = validate_manifest(bad, PARAMS, GENERATORS, docs_dir=None)
     assert not result.success
     assert _failed(result) == {EXPECTATION_FOR[c] for c in ROW_DEFECTS}, result.summary()
     generator = next(e for e in result.failures if e.name.endswith("(generator)"))
     assert generator.observed["unexpected_sample"] == ["gen-z"]
+    # each row-level failure names its row and the offending value, so that ingest can quarantine it alone
+    rejected = {sid: [(r.expectation, r.value) for r in why] for sid, why in result.rejected_rows().items()}
+    assert rejected == {
+        sid[0]: [(EXPECTATION_FOR["bad_label"], "probably-fake")],
+        sid[1]: [(EXPECTATION_FOR["unknown_generator"], "gen-z")],
+        "XYZ": [(EXPECTATION_FOR["bad_id"], "XYZ")],
+        sid[5]: [(EXPECTATION_FOR["fps_out_of_range"], 1000.0)],
+        sid[6]: [(EXPECTATION_FOR["zero_frames"], 0)],
+    }, result.summary()
+    fps = result.rejected_rows()[sid[5]][0]
+    assert fps.column == "fps" and "validation.min_fps" in fps.bound and "validation.max_fps" in fps.bound
+    # a repeated sample_id blames no single row: it judges the batch
+    assert [e.name for e in result.batch_failures] == [EXPECTATION_FOR["duplicate_id"]]
+    assert "bug" in result.batch_failures[0].advice
+    assert sid[5][:12] in result.summary()
+
+
+ADVICE_FOR = {
+    "imbalance": "outside [validation.min_fake_fraction = 0.3, validation.max_fake_fraction = 0.7]",
+    "split_leak": "no params setting fixes it",
+    "too_few_rows": "validation.min_rows = 4 but the batch has 2 rows: crawl more or lower validation.min_rows in "
+                    "params.yaml",
+}
 
 
 @pytest.mark.parametrize("case", ["imbalance", "split_leak", "too_few_rows"])
@@ -122,6 +147,20 @@ def test_table_defect_fails_its_expectation(good, case):
     result = validate_manifest(_modified(good, case), PARAMS, GENERATORS, docs_dir=None)
     assert not result.success
     assert _failed(result) == {EXPECTATION_FOR[case]}, result.summary()
+    # a batch-level failure condemns no row on its own, and says which setting to change
+    assert not result.rejected_rows()
+    (failure,) = result.batch_failures
+    assert ADVICE_FOR[case] in failure.advice and ADVICE_FOR[case] in result.summary()
+
+
+def test_a_row_expectation_every_row_fails_judges_the_batch(good):
+    # given a bound that no row meets (a params typo, not 24 bad clips)
+    strict = PARAMS.model_copy(update={"min_fps": 100.0})
+    # when validated; then nothing is quarantined row by row and the advice points at the bound
+    result = validate_manifest(good, strict, GENERATORS, docs_dir=None)
+    assert not result.success and not result.rejected_rows()
+    (failure,) = result.batch_failures
+    assert failure.systemic and "every one of the 24 rows" in failure.advice and "validation.min_fps" in failure.advice
 
 
 def test_missing_column_fails_every_expectation_on_it_and_nothing_else(good):

@@ -244,3 +244,75 @@ def test_switching_annotator_makes_machine_annotations_stale_but_keeps_human_one
     # then every sample but the human-annotated one is stale
     assert selected == {sid: "stale" for sid in manifest["sample_id"] if sid != human_id}
     assert select_samples(manifest, existing, teacher, reannotate=False) == {}
+
+
+# ---- one annotation run per workspace -------------------------------------------------------------
+
+_HOLD_LOCK = """
+import sys, time
+from vigil.io.locks import workspace_lock
+with workspace_lock(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def annotate_lock_held_elsewhere(tmp_path):
+    """Another process holds the workspace's annotate lock; yields (workspace, holder pid)."""
+    root = tmp_path / "busy-ws"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(root), "annotate"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout.readline().strip() == "held", proc.stderr.read()
+        yield root, proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_annotate_and_label_studio_are_refused_while_another_run_holds_the_workspace(annotate_lock_held_elsewhere,
+                                                                                   tmp_path):
+    from vigil.io.locks import WorkspaceBusy
+    from vigil.jobs.labelstudio import export_version, import_export
+
+    root, pid = annotate_lock_held_elsewhere
+    rt = runtime_for(root, params())
+    export = tmp_path / "export.json"
+    export.write_text("[]")
+    # when the annotate job, a Label Studio import or an export starts, each is refused naming the holder
+    for start in (lambda: annotate(rt), lambda: import_export(rt, export),
+                  lambda: export_version(rt, tmp_path / "tasks.json")):
+        with pytest.raises(WorkspaceBusy, match=f"pid {pid}") as refused:
+            start()
+        assert refused.value.exit_code == 7 and refused.value.holder.pid == pid
+    # and none of them wrote anything
+    assert [e.action for e in read_events(rt.store)] == [] and not (tmp_path / "tasks.json").exists()
+
+
+@pytest.mark.parametrize("args", [["annotate"], ["labels", "import-labelstudio", "EXPORT"],
+                                  ["labels", "export-labelstudio", "tasks.json"]], ids=lambda a: " ".join(a[:2]))
+def test_the_cli_refuses_a_second_annotation_run_with_exit_7_and_no_traceback(args, annotate_lock_held_elsewhere,
+                                                                              tmp_path):
+    root, pid = annotate_lock_held_elsewhere
+    export = tmp_path / "export.json"
+    export.write_text("[]")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "PREFECT_"))}
+    env["VIGIL_WORKSPACE"] = str(root)
+    result = subprocess.run([sys.executable, "-m", "vigil.cli", *[str(export) if a == "EXPORT" else a for a in args]],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    text = result.stdout + result.stderr
+    assert result.returncode == 7, text
+    assert "Traceback" not in text and "conflict" in text and f"pid {pid}" in " ".join(text.split()), text
+
+
+def test_a_published_run_leaves_no_staging_folder_behind(workspace):
+    root, store = workspace
+    # given what a killed run left in the staging area
+    leftover = root / "annotate" / "batches" / "0123456789abcdef"
+    leftover.mkdir(parents=True)
+    (leftover / "annotations.parquet").write_text("not a parquet file")
+    # when the annotate job publishes
+    assert annotate(runtime_for(root, params(), store)).status == "published"
+    # then it staged in a folder of its own and removed it; the dead run's folder is untouched
+    assert sorted(p.name for p in (root / "annotate" / "batches").iterdir()) == ["0123456789abcdef"]

@@ -1,5 +1,10 @@
 """Training: the pretrain stage learns and resumes; the DVC pipeline trains SFT then GRPO on a
-labelled version, registers a candidate, is up to date on a re-run, and resumes a killed stage."""
+labelled version, registers a candidate, is up to date on a re-run, and resumes a killed stage; a
+second training on the same workspace is refused.
+
+Every process here trains on one torch thread (tests/support/pin_threads.py): on a busy 2-core
+machine the default team's spinning threads made a pretrain step 20x slower, and the end-to-end
+tests below (budgeted for that machine with room to spare) used to run past their timeout."""
 
 from __future__ import annotations
 
@@ -105,6 +110,7 @@ def _env(workspace: Path, project: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_train_command_runs_every_stage_registers_a_candidate_and_is_then_up_to_date(labelled_workspace, tmp_path):
     workspace = tmp_path / "ws"
     shutil.copytree(labelled_workspace, workspace, symlinks=True)
@@ -154,11 +160,15 @@ def _differs(a: Path, b: Path, *, tower: bool) -> bool:
     return any(not torch.equal(wa[k], wb[k]) for k in wa if ("visual" in k) == tower)
 
 
+SFT_STEPS = 16  # enough to kill it between checkpoints, few enough to finish quickly on one thread
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # four stage processes; on a loaded machine each may take minutes
 def test_killed_sft_resumes_from_its_last_checkpoint(labelled_workspace, tmp_path):
     workspace = tmp_path / "ws"
     shutil.copytree(labelled_workspace, workspace, symlinks=True)
-    project = _project(tmp_path, small_doc(sft={"max_steps": 40, "checkpoint_every": 2}))
+    project = _project(tmp_path, small_doc(sft={"max_steps": SFT_STEPS, "checkpoint_every": 2}))
     env = _env(workspace, project)
     for stage in ("prepare", "pretrain"):
         done = subprocess.run([*VIGIL, "train", "stage", stage, "--no-progress"], cwd=project, env=env,
@@ -169,21 +179,63 @@ def test_killed_sft_resumes_from_its_last_checkpoint(labelled_workspace, tmp_pat
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     checkpoints = project / "build" / "checkpoints" / "sft"
     deadline = time.time() + 600
-    while time.time() < deadline and not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.5)
+    while time.time() < deadline and proc.poll() is None and not _sft_checkpoints(checkpoints):
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    saved = max(int(p.parent.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*/trainer_state.json"))
-    assert 0 < saved < 40
+    saved = max(_sft_checkpoints(checkpoints), default=0)
+    assert 0 < saved < SFT_STEPS, f"killed at checkpoint {saved} of {SFT_STEPS} steps"
     # when the stage runs again
     done = subprocess.run([*VIGIL, "train", "stage", "sft", "--no-progress"], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=1200)
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     # then it resumed from that checkpoint and finished the planned steps
     metrics = json.loads((project / "metrics" / "sft.json").read_text())
-    assert metrics["resumed_from_step"] >= saved and metrics["steps"] == 40
+    assert metrics["resumed_from_step"] >= saved and metrics["steps"] == SFT_STEPS
     steps = [int(r["step"]) for r in _csv(project / "metrics" / "sft_log.csv")]
-    assert steps == sorted(set(steps)) and steps[-1] == 40
+    assert steps == sorted(set(steps)) and steps[-1] == SFT_STEPS
+
+
+def _sft_checkpoints(folder: Path) -> list[int]:
+    """Steps of the SFT checkpoints written to the end (the trainer state is their last file)."""
+    return [int(p.parent.name.split("-")[1]) for p in folder.glob("checkpoint-*/trainer_state.json")]
+
+
+_HOLD_LOCK = """
+import sys
+from vigil.io.locks import workspace_lock
+with workspace_lock(sys.argv[1], "train"):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("entry", ["train", "repro", "register_candidate"])
+def test_a_second_training_on_the_workspace_is_refused_naming_the_first(entry, tmp_path, monkeypatch):
+    import vigil.jobs.train as job
+    from vigil.io.locks import WorkspaceBusy
+    from vigil.jobs.runtime import runtime_for
+
+    # given a DVC project, and a workspace whose train lock another process holds
+    project = tmp_path / "project"
+    (project / ".dvc").mkdir(parents=True)
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    workspace = tmp_path / "ws"
+    rt = runtime_for(workspace, parse_params(small_doc()))
+    started = []
+    monkeypatch.setattr(job.subprocess, "run", lambda *a, **kw: started.append(a))
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(workspace)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # when a training (or either half the train flow runs as its own task) starts on that workspace
+        # then it is refused at once, naming the holder, before DVC or the registry is touched
+        with pytest.raises(WorkspaceBusy, match=f"another train run .*pid {holder.pid}"):
+            getattr(job, entry)(rt, project)
+        assert not started and not list((workspace / "store").glob("vigil/models/*"))
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_training_datasets_hold_the_clip_images_losslessly_in_sample_order(tmp_path):

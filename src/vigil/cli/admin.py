@@ -28,11 +28,12 @@ def register(app: VigilTyper) -> None:
 @config_app.command("show")
 def config_show(params_file: ParamsOption = None) -> None:
     """Print the effective settings (secrets masked) and parameters."""
-    from vigil.config.params import load_params, params_snapshot
+    from vigil.config.params import params_snapshot
     from vigil.config.settings import ENV_PREFIX, load_settings
+    from vigil.jobs.runtime import load_checked_params
 
     settings = load_settings()
-    params = load_params(params_file or settings.params_file)
+    params = load_checked_params(settings, params_file)
     table = Table(title="settings (VIGIL_* environment / .env)")
     table.add_column("variable")
     table.add_column("value")
@@ -54,31 +55,61 @@ def store_check() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the ledger's hash chain; name any event that was edited, deleted or reordered."""
-    from vigil.io.ledger import verify_ledger
+def audit_verify(as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+                 ) -> None:
+    """Recompute the ledger's hash chain and cross-check the data registry and the store against it.
+
+    Names any event that was edited, deleted, inserted or reordered, any stray object among the events,
+    and every orphan: a registry tag, raw clip or model record without the event that made it, an event
+    naming a tag, clip or model that is gone, an alias pointing at no model. Exits 1 on any of these.
+    A lagging ledger head (a writer died before updating it; the next append repairs it) and a workspace
+    without a data registry are printed as warnings and leave the exit code 0.
+    """
+    from vigil.jobs.audit import audit_verify as run_audit
     from vigil.jobs.runtime import load_runtime
 
     rt = load_runtime(check_store=False)
-    report = verify_ledger(rt.ledger.store)
-    if report.ok:
-        out.print(f"ledger OK: {report.n_events} events, chain intact ({rt.ledger.store.uri('ledger/')})")
-        return
-    out.print(f"[red]ledger TAMPERED[/red]: {len(report.problems)} problem(s) in {report.n_events} events")
-    for problem in report.problems:
-        out.print(f"  {problem}", markup=False)
-    raise typer.Exit(1)
+    report = run_audit(rt)
+    if as_json:
+        out.print(json.dumps(report.as_dict(), indent=1), markup=False, highlight=False)
+    else:
+        _print_audit(report, rt.ledger.store.uri("ledger/"))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_audit(report, ledger_uri: str) -> None:
+    """The chain's verdict, the cross-checks' verdict, then each problem (errors first) on its own line."""
+    n_chain = len(report.ledger.errors)
+    if report.tampered:
+        out.print(f"[red]ledger TAMPERED[/red]: {n_chain} problem(s) in {report.ledger.n_events} events")
+    else:
+        out.print(f"ledger OK: {report.ledger.n_events} events, chain intact ({ledger_uri})")
+    orphans = [p for p in report.orphans if p.severity == "error"]
+    counted = f"{report.n_tags} tags, {report.n_clips} clips, {report.n_models} models"
+    if orphans:
+        out.print(f"[red]cross-checks FAILED[/red]: {len(orphans)} orphan(s) among {counted}")
+    else:
+        out.print(f"cross-checks OK: {counted}, each with its event")
+    for problem in report.errors:
+        out.print(f"  {problem}", markup=False, highlight=False)
+    for problem in report.warnings:
+        out.print(f"  warning: {problem}", markup=False, highlight=False)
 
 
 @audit_app.command("log")
 def audit_log(last: Annotated[int, typer.Option(help="Show the last N events.")] = 20,
               as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False) -> None:
-    """Show the newest ledger events."""
-    from vigil.io.ledger import read_events
+    """Show the newest ledger events (an unreadable one is left out and counted; `vigil audit verify` names it)."""
+    from vigil.io.ledger import event_keys, read_events
     from vigil.jobs.runtime import load_runtime
 
     rt = load_runtime(check_store=False)
-    events = read_events(rt.ledger.store)[-last:]
+    everything = read_events(rt.ledger.store, skip_unreadable=True)
+    unreadable = len(event_keys(rt.ledger.store)) - len(everything)
+    if unreadable:
+        console.print(f"[yellow]{unreadable} unreadable event(s) left out[/yellow]: run `vigil audit verify`")
+    events = everything[-last:]
     if as_json:
         for e in events:
             out.print(json.dumps(e.model_dump(), default=str), markup=False, highlight=False)
@@ -98,13 +129,13 @@ def zoo_serve(
     port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8765,
 ) -> None:
     """Serve the zoo's gallery site (pages, feed, robots.txt, media) until interrupted."""
-    from vigil.config.params import load_params
     from vigil.config.settings import load_settings
+    from vigil.jobs.runtime import load_checked_params
     from vigil.zoo.catalog import zoo_config
     from vigil.zoo.gallery import serve_forever
 
     settings = load_settings()
-    params = load_params(params_file or settings.params_file)
+    params = load_checked_params(settings, params_file)
     console.print(f"zoo gallery on http://{host}:{port}/ (Ctrl-C to stop)")
     serve_forever(settings.workspace_path / "gallery", zoo_config(params.zoo), host=host, port=port,
                   page_size=params.zoo.page_size)
@@ -121,4 +152,5 @@ def flows_serve(params_file: ParamsOption = None) -> None:
 
     from vigil.flows.deployments import build_deployments
 
-    serve(*build_deployments(rt.params, str(params_file or rt.settings.params_file)))
+    named = params_file or (rt.settings.params_file if rt.settings.params_file_explicit else None)
+    serve(*build_deployments(rt.params, str(named) if named else None))

@@ -44,10 +44,22 @@ def ingest(params_file: ParamsOption = None) -> None:
     with progress_bar("ingest") as update:
         report = run_ingest(rt, progress=update)
     out.print(f"ingest: {report.summary()}")
+    print_ingest_problems(report)
     if report.validation_summary:
         out.print(report.validation_summary, markup=False)
     if report.status == "rejected":
         raise typer.Exit(1)
+
+
+def print_ingest_problems(report, limit: int = 20) -> None:
+    """The samples an ingest left out (first ``limit``) and its batch-level failures, each on one line."""
+    for problem in report.problems[:limit]:
+        out.print(f"  quarantined {problem.sample_id[:12]} ({problem.stage}): {problem.reason}: {problem.detail}",
+                  markup=False)
+    if len(report.problems) > limit:
+        out.print(f"  … and {len(report.problems) - limit} more under quarantine/ in the store")
+    for problem in report.batch_problems:
+        out.print(f"  batch: {problem}", markup=False)
 
 
 @data_app.command("versions")
@@ -76,3 +88,21 @@ def data_diff(a: Annotated[str, typer.Argument(help="Older version tag, e.g. ds-
 
     rt = load_runtime(check_store=False)
     out.print(diff_versions(open_registry(rt.workspace / "registry", rt.store), a, b).format(), markup=False)
+
+
+@data_app.command("exclude")
+def data_exclude(
+    sample: Annotated[str, typer.Argument(help="Sample id: its sha256 or a unique prefix of at least 8 characters.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is left out (recorded in the ledger).")],
+) -> None:
+    """Leave a sample out of every later dataset version, for a reason validation cannot judge."""
+    from vigil.jobs.ingest import exclude_sample
+    from vigil.jobs.runtime import load_runtime
+
+    rt = load_runtime()
+    done = exclude_sample(rt, sample, reason)
+    out.print(f"excluded {done.sample_id}: {done.reason} (by {done.actor}; {rt.store.uri(done.quarantine_key)})",
+              markup=False)
+    if done.in_latest_version:
+        out.print(f"{done.in_latest_version} still holds it: the next `vigil ingest` publishes a version without it",
+                  markup=False)

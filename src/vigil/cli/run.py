@@ -55,10 +55,10 @@ def run(params_file: ParamsOption = None,
 
 def summary_table(rt, report, log_file) -> Table:
     """One row per stage with its counts, and where each result lies."""
-    from vigil.io.ledger import verify_ledger
+    from vigil.jobs.audit import audit_verify
 
     crawl, ing, ann = report.crawl, report.ingest, report.annotate
-    ledger = verify_ledger(rt.ledger.store)
+    audit = audit_verify(rt)
     table = Table(title="Vigil cycle", show_header=False)
     table.add_column("what", no_wrap=True)
     table.add_column("where / how many", overflow="fold")  # paths must stay copyable
@@ -69,7 +69,10 @@ def summary_table(rt, report, log_file) -> Table:
     table.add_row("store", rt.store.uri())
     if ing.docs_index:
         table.add_row("data docs", str(ing.docs_index))
-    table.add_row("ledger", f"{ledger.n_events} events, {'verified' if ledger.ok else 'TAMPERED'}")
+    verdict = ("TAMPERED: see vigil audit verify" if audit.tampered else "verified, no orphans" if audit.ok
+               else f"verified, {len(audit.errors)} orphan(s): see vigil audit verify")
+    table.add_row("ledger", f"{audit.ledger.n_events} events, {verdict} ({audit.n_tags} tags, {audit.n_clips} clips, "
+                            f"{audit.n_models} models cross-checked)")
     table.add_row("parameters", f"snapshot {report.params_hash[:12]} ({rt.params_uri})")
     for key, counts in (ing.counts or {}).items():
         table.add_row(f"by {key}", ", ".join(f"{k}: {v}" for k, v in counts.items()))
@@ -85,6 +88,9 @@ def summary_table(rt, report, log_file) -> Table:
 
 
 def _print_rejections(report) -> None:
+    from vigil.cli.data import print_ingest_problems
+
+    print_ingest_problems(report.ingest)
     if report.ingest.status == "rejected":
         out.print(f"[red]validation failed[/red]: {', '.join(report.ingest.failed_expectations)}")
     if report.annotate and report.annotate.status == "rejected":

@@ -73,6 +73,7 @@ class ConflictError(VigilError):
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """An error the user fixes (configuration, a name that does not exist, bad input): retrying the same
-    step cannot help, and a traceback would only hide the message."""
-    return isinstance(exc, (ConfigError, NotFoundError, InputError))
+    """An error the user acts on (configuration, a name that does not exist, bad input, another run holding
+    the workspace): retrying the same step after a few seconds cannot help, and a traceback would only hide
+    the message."""
+    return isinstance(exc, (ConfigError, NotFoundError, InputError, ConflictError))

@@ -1,55 +1,149 @@
 """Pipeline parameters from ``params.yaml`` (DVC-tracked): one typed, strict, frozen model.
 
 An unknown key, a missing section or a value of the wrong type stops the run at start with the
-dotted key, the value and what is allowed. Later issues add sections (train, evaluate, gate…);
-each section is its own model here, so that one place holds the schema.
+dotted key, the value and what is allowed. So does a value that could only fail later: a minimum
+above its maximum, an infinite or NaN number, a source URL the crawler cannot fetch, a cron
+schedule Prefect would refuse, a parameters file that was named but does not exist. Later issues
+add sections (train, evaluate, gate…); each section is its own model here, so that one place holds
+the schema. Checks that need a domain package (the zoo's generator names) are in
+``vigil.jobs.runtime.check_params``, since this package imports no other Vigil package.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from vigil.config.errors import ConfigError
-from vigil.config.settings import format_validation_error
+from vigil.config.settings import ENV_PREFIX, Settings, format_validation_error
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+EMBEDDED_ZOO_URL = "embedded:zoo"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: an infinite timeout or a NaN threshold would pass every ge/gt bound and fail
+    # (or hang) much later, so every float of every section must be a finite number.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+def _not_below(value, info: ValidationInfo, low_field: str):
+    """A maximum may not be below its minimum ``low_field`` (declared, so validated, before it): such a
+    pair refuses every input, or silently every batch, long after the run started."""
+    low = info.data.get(low_field)  # absent when the minimum itself was invalid: that error is reported
+    if value is not None and low is not None and value < low:
+        raise PydanticCustomError("min_above_max", "is below {low_field} ({low}): a maximum must be at least "
+                                  "its minimum; raise this or lower {low_field}",
+                                  {"low_field": low_field, "low": low})
+    return value
+
+
+def _not_above(value, info: ValidationInfo, high_field: str):
+    """The same rule for a minimum declared after its maximum."""
+    high = info.data.get(high_field)
+    if value is not None and high is not None and value > high:
+        raise PydanticCustomError("min_above_max", "exceeds {high_field} ({high}): a minimum must be at most "
+                                  "its maximum; lower this or raise {high_field}",
+                                  {"high_field": high_field, "high": high})
+    return value
 
 
 class ZooParams(_Strict):
     seed: int = Field(7, description="Seed of the whole catalogue; same seed, same clips.")
     pairs_per_generator: int = Field(6, ge=1, description="Real/fake pairs rendered per generator.")
-    generators: tuple[str, ...] | None = Field(None, description="Generators to publish; default all in the zoo.")
+    generators: tuple[str, ...] | None = Field(
+        None, min_length=1, description="Fake generators to publish, each once (names of vigil.zoo.generators; "
+                                        "checked when the run loads its parameters); default all in the zoo.")
     width: int = Field(160, ge=32, le=256, multiple_of=2, description="Frame width (px, even, at most 256).")
     height: int = Field(120, ge=32, le=256, multiple_of=2, description="Frame height (px, even, at most 256).")
     fps: float = Field(8.0, gt=0, le=60, description="Frames per second.")
     min_duration_s: float = Field(2.0, gt=0, description="Shortest clip, seconds.")
-    max_duration_s: float = Field(4.0, gt=0, description="Longest clip, seconds.")
+    max_duration_s: float = Field(4.0, gt=0, description="Longest clip, seconds (at least min_duration_s).")
     page_size: int = Field(12, ge=1, description="Items per gallery page.")
 
-    @model_validator(mode="after")
-    def _durations(self):
-        if self.min_duration_s > self.max_duration_s:
-            raise ValueError(f"min_duration_s ({self.min_duration_s}) exceeds max_duration_s ({self.max_duration_s})")
-        return self
+    @field_validator("generators")
+    @classmethod
+    def _each_generator_once(cls, value):
+        if value is not None:
+            blank = [name for name in value if not name.strip()]
+            if blank:
+                raise PydanticCustomError("blank_name",
+                                          "an empty generator name; list generator names, or null for all")
+            twice = sorted({name for name in value if value.count(name) > 1})
+            if twice:
+                raise PydanticCustomError("duplicate_name", "lists {names} more than once; list each generator once",
+                                          {"names": ", ".join(map(repr, twice))})
+        return value
+
+    @field_validator("max_duration_s")
+    @classmethod
+    def _durations(cls, value, info: ValidationInfo):
+        return _not_below(value, info, "min_duration_s")
 
 
 class SourceParams(_Strict):
-    name: str = Field(description="Source name, recorded as provenance.")
-    url: str = Field(description="Start URL (gallery root), or 'embedded:zoo' for the built-in gallery.")
+    name: str = Field(description="Source name, recorded as provenance of every clip; unique among the sources.")
+    url: str = Field(description="Start URL (gallery root): http:// or https:// with a host, or 'embedded:zoo' for "
+                                 "the built-in gallery.")
     allow_private: bool = Field(False, description="Allow private/loopback addresses (only for trusted local sources).")
     max_items: int | None = Field(None, ge=1, description="Stop after this many items from the source.")
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("blank_name", "a source needs a name (it is recorded with every clip it gives)")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _crawlable(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise PydanticCustomError("unsupported_url", "{problem}; allowed: an http:// or https:// URL with a host "
+                                      "(e.g. https://example.org/gallery/), or 'embedded:zoo'", {"problem": problem})
+        return value
+
+
+def url_problem(url: str) -> str | None:
+    """Why the crawler could not start from ``url`` (None when it can): it fetches http(s) only
+    (vigil.crawl.netguard), resolves a host, and knows one embedded source."""
+    if url == EMBEDDED_ZOO_URL:
+        return None
+    if not url.strip():
+        return "an empty URL"
+    if url != url.strip() or any(c.isspace() for c in url):
+        return "a URL with spaces in it"
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return "a relative URL (no scheme)"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"the crawler does not fetch {parts.scheme}: URLs"
+    try:
+        parts.port
+    except ValueError:
+        return f"port {parts.netloc.rpartition(':')[2]!r} is not a port number"
+    if not parts.hostname:
+        return "a URL without a host"
+    return None
+
+
+_UA_CHARS = re.compile(r"^[\x20-\x7e]+$")
 
 
 class CrawlParams(_Strict):
     sources: tuple[SourceParams, ...] = Field(
-        (SourceParams(name="zoo-gallery", url="embedded:zoo", allow_private=True),),
-        description="Where to crawl.")
+        (SourceParams(name="zoo-gallery", url=EMBEDDED_ZOO_URL, allow_private=True),),
+        description="Where to crawl; each source's name once.")
     concurrency: int = Field(8, ge=1, le=256, description="Downloads in flight overall.")
     per_domain_concurrency: int = Field(4, ge=1, description="Requests in flight per domain.")
     per_domain_rps: float = Field(50.0, gt=0, description="Requests per second per domain.")
@@ -62,8 +156,87 @@ class CrawlParams(_Strict):
     max_backoff_s: float = Field(30.0, ge=0, description="Cap on one retry delay, Retry-After included.")
     max_pages: int = Field(100, ge=1, description="Most listing pages followed per source.")
     near_duplicate_distance: float = Field(6.0, ge=0, description="Mean per-frame Hamming distance under which two clips are near-duplicates.")
-    user_agent: str = Field("VigilBot/0.1 (+https://github.com/vigil/vigil)", description="User-Agent, also matched against robots.txt.")
-    schedule_cron: str = Field("0 */6 * * *", description="Cron schedule of the production crawl deployment.")
+    user_agent: str = Field("VigilBot/0.1 (+https://github.com/vigil/vigil)",
+                            description="User-Agent, also matched against robots.txt: printable ASCII, not blank.")
+    schedule_cron: str = Field("0 */6 * * *", description="Cron schedule of the production crawl deployment: five "
+                                                           "fields (minute hour day-of-month month day-of-week) or "
+                                                           "@hourly, @daily, @weekly, @monthly, @yearly.")
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, value: tuple[SourceParams, ...]):
+        # a clip's provenance and the crawl's ledger event name the source: two of one name could not be told apart
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise PydanticCustomError("duplicate_name", "source name(s) {names} used more than once; give each "
+                                      "source its own name", {"names": ", ".join(map(repr, twice))})
+        return value
+
+    @field_validator("user_agent")
+    @classmethod
+    def _sendable_user_agent(cls, value: str) -> str:
+        if not value.strip() or not _UA_CHARS.match(value):
+            raise PydanticCustomError("bad_user_agent", "a User-Agent must be printable ASCII and not blank (it is "
+                                      "sent as an HTTP header and matched against robots.txt)")
+        return value
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise PydanticCustomError("bad_cron", "{problem}; allowed: five fields 'minute hour day-of-month month "
+                                      "day-of-week' (e.g. '0 */6 * * *') or @hourly, @daily, @weekly, @monthly, "
+                                      "@yearly", {"problem": problem})
+        return value
+
+
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_WEEKDAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
+_CRON_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day-of-month", 1, 31, {}),
+                ("month", 1, 12, _MONTHS), ("day-of-week", 0, 7, _WEEKDAYS))
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with a cron schedule (None when nothing is). Prefect validates schedules with its
+    vendored croniter, but importing prefect here would read its settings before configure_prefect sets
+    them; so this is the classic five-field grammar, a subset of what croniter accepts (no seconds field,
+    L, W, # or ?): whatever passes here, Prefect takes."""
+    text = expression.strip()
+    if text.lower() in CRON_MACROS:
+        return None
+    fields = text.split()
+    if len(fields) != 5:
+        return f"{len(fields)} field(s)"
+    for field, (name, low, high, names) in zip(fields, _CRON_FIELDS):
+        for part in field.split(","):
+            problem = _cron_part_problem(part.lower(), low, high, names)
+            if problem:
+                return f"{name} {field!r}: {problem}"
+    return None
+
+
+def _cron_part_problem(part: str, low: int, high: int, names: dict[str, int]) -> str | None:
+    span, slash, step = part.partition("/")
+    if slash and not (step.isdigit() and int(step) >= 1):
+        return f"step {step!r} is not a whole number of at least 1"
+    if span == "*":
+        return None
+    start, dash, end = span.partition("-")
+    bounds = [start, end] if dash else [start]
+    values = []
+    for bound in bounds:
+        value = names.get(bound, int(bound) if bound.isdigit() else None)
+        if value is None:
+            return f"{bound!r} is not a number{' or a name' if names else ''}"
+        if not low <= value <= high:
+            return f"{value} is outside {low}-{high}"
+        values.append(value)
+    if len(values) == 2 and values[0] > values[1]:
+        return f"range {span!r} runs backwards"
+    return None
 
 
 class IngestParams(_Strict):
@@ -90,14 +263,30 @@ class IngestParams(_Strict):
 class ValidationParams(_Strict):
     min_rows: int = Field(2, ge=1, description="A batch with fewer rows fails.")
     min_fake_fraction: float = Field(0.2, ge=0, le=1, description="Class balance: lowest share of fakes among labelled rows.")
-    max_fake_fraction: float = Field(0.8, ge=0, le=1, description="Class balance: highest share of fakes.")
+    max_fake_fraction: float = Field(0.8, ge=0, le=1, description="Class balance: highest share of fakes (at least "
+                                                                  "min_fake_fraction).")
     min_side: int = Field(16, ge=1, description="Smallest allowed source width/height, px.")
-    max_side: int = Field(8192, ge=1, description="Largest allowed source width/height, px.")
+    max_side: int = Field(8192, ge=1, description="Largest allowed source width/height, px (at least min_side).")
     min_fps: float = Field(1.0, gt=0, description="Lowest allowed frame rate.")
-    max_fps: float = Field(240.0, gt=0, description="Highest allowed frame rate.")
+    max_fps: float = Field(240.0, gt=0, description="Highest allowed frame rate (at least min_fps).")
     max_duration_s: float = Field(600.0, gt=0, description="Longest allowed clip, seconds.")
     allowed_generators: tuple[str, ...] | None = Field(
         None, description="Generator names a batch may claim; default: 'real', 'unknown' and the zoo's generators.")
+
+    @field_validator("max_fake_fraction")
+    @classmethod
+    def _fake_fractions(cls, value, info: ValidationInfo):
+        return _not_below(value, info, "min_fake_fraction")
+
+    @field_validator("max_side")
+    @classmethod
+    def _sides(cls, value, info: ValidationInfo):
+        return _not_below(value, info, "min_side")
+
+    @field_validator("max_fps")
+    @classmethod
+    def _fps(cls, value, info: ValidationInfo):
+        return _not_below(value, info, "min_fps")
 
 
 class AnnotateParams(_Strict):
@@ -157,7 +346,8 @@ class ModelProfile(_Strict):
     freeze_vision: bool = Field(True, description="Keep the vision tower frozen in SFT and GRPO (Skyra's SFT does).")
     max_frames: int = Field(8, ge=2, le=64, description="Most frames per clip given to the model (evenly spaced).")
     max_pixels: int = Field(56 * 56, ge=28 * 28, description="Most pixels per frame after resizing (multiples of 28 per side).")
-    min_pixels: int = Field(56 * 56, ge=28 * 28, description="Fewest pixels per frame after resizing.")
+    min_pixels: int = Field(56 * 56, ge=28 * 28,
+                            description="Fewest pixels per frame after resizing (at most max_pixels).")
     frame_pairs: bool = Field(True, description="Each image is two consecutive frames (t, t+1), so the vision tower "
                                                 "sees every change between frames (vigil.models.frame_pairs); false = "
                                                 "one frame per image, Skyra's layout.")
@@ -179,10 +369,13 @@ class ModelProfile(_Strict):
     vision_pretrain: bool = Field(True, description="Run the pretrain stage (vision tower on the zoo's artifact masks) "
                                                     "before SFT. For randomly initialised towers; a pretrained tower skips it.")
 
+    @field_validator("min_pixels")
+    @classmethod
+    def _pixels(cls, value, info: ValidationInfo):
+        return _not_above(value, info, "max_pixels")
+
     @model_validator(mode="after")
-    def _pixels(self):
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"min_pixels ({self.min_pixels}) exceeds max_pixels ({self.max_pixels})")
+    def _decision_weight_needs_evidence(self):
         if self.decision_weight != 1 and self.sft_target != "evidence":
             raise ValueError("decision_weight needs sft_target: evidence (an explanation's first token is prose, "
                              "not the decision); set it to 1 or change the target")
@@ -261,7 +454,10 @@ class HeldoutParams(_Strict):
 class TrainParams(_Strict):
     dataset: str = Field("latest", description="Labelled dataset version to train on (ds-NNNN), or 'latest'.")
     seed: int = Field(0, description="Seed of every stage (data order, initialisation, sampling).")
-    threads: int | None = Field(None, ge=1, description="CPU threads for torch; null = torch's default.")
+    threads: int | None = Field(None, ge=1, description=(
+        "CPU threads for torch in every training stage (and the processes `dvc repro` starts); null = "
+        "OMP_NUM_THREADS when set, else min(4, usable cores). On a machine shared with other jobs, set this "
+        "job's share of the cores (1 on a 2-core machine that also runs tests); see vigil.train.threads."))
     shuffle_labels: bool = Field(False, description="Negative control: SFT and GRPO see each clip with a random "
                                                     "other clip's label and explanation (the gate must refuse the result).")
     pretrain: PretrainParams = PretrainParams()
@@ -310,6 +506,18 @@ class GateRules(_Strict):
         if unknown:
             raise ValueError(f"unknown gate metric(s) {', '.join(unknown)}; allowed: {', '.join(GATE_METRICS)}")
         return self
+
+    @field_validator("max")
+    @classmethod
+    def _reachable(cls, value: dict[str, float], info: ValidationInfo):
+        # a metric whose minimum is above its maximum could never pass: every candidate would be refused
+        low = info.data.get("min") or {}
+        clash = sorted(m for m in value if m in low and low[m] > value[m])
+        if clash:
+            raise PydanticCustomError("min_above_max", "{clash}: a minimum above its maximum, which no candidate can "
+                                      "pass; lower the min or raise the max",
+                                      {"clash": ", ".join(f"{m} min {low[m]} > max {value[m]}" for m in clash)})
+        return value
 
 
 class GateParams(_Strict):
@@ -389,16 +597,57 @@ def parse_params_yaml(text: str, source: str = "params.yaml") -> Params:
     return parse_params(doc, source)
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Parameters from ``path``; a missing file means the defaults."""
+def load_params(path: str | Path | None = None, *, origin: str | None = None) -> Params:
+    """Parameters from ``path``, which must exist: a file someone named (argument, ``--params``,
+    VIGIL_PARAMS_FILE) that is missing is a typo, and running on the defaults instead would train a
+    different model than the one asked for. ``origin`` says where the name came from, for the error.
+
+    ``None`` is the implicit default ``./params.yaml``; it may be absent (a temp folder, a fresh
+    install), and then the built-in defaults apply, said once at INFO.
+    """
+    if path is None:
+        if not DEFAULT_PARAMS_FILE.is_file():
+            log.info("no %s in %s: using the built-in default parameters", DEFAULT_PARAMS_FILE, Path.cwd())
+            return Params()
+        path = DEFAULT_PARAMS_FILE
     path = Path(path)
+    named = f" (from {origin})" if origin else ""
     if not path.is_file():
-        return Params()
-    return parse_params_yaml(path.read_text(), str(path))
+        what = "is not a file" if path.exists() else "not found"
+        raise ConfigError(f"parameters file {path}{named} {what}: fix the path, or name no file to use ./params.yaml "
+                          "(the built-in defaults where there is none)")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"parameters file {path}{named} cannot be read: {exc}") from exc
+    return parse_params_yaml(text, str(path))
+
+
+def load_configured_params(settings: Settings, params_file: str | Path | None = None) -> Params:
+    """The parameters an entry point runs with: ``params_file`` (``--params``) when given, else
+    VIGIL_PARAMS_FILE when set (either must exist), else ``./params.yaml`` or the built-in defaults."""
+    if params_file:  # None or "" (a flow run's default): not given
+        return load_params(params_file, origin="--params")
+    if settings.params_file_explicit:
+        return load_params(settings.params_file, origin=f"{ENV_PREFIX}PARAMS_FILE")
+    return load_params(None)
 
 
 def params_to_yaml(params: Params) -> str:
-    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+    """Complete, canonical YAML: sections and fields in the schema's order, the keys of free-form
+    mappings (model profiles, rewards, gate bounds) sorted, so equal parameters give equal text."""
+    return yaml.safe_dump(_canonical(params, params.model_dump(mode="json")), sort_keys=False)
+
+
+def _canonical(value: object, dumped: object) -> object:
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        return {name: _canonical(getattr(value, name, None), item) for name, item in dumped.items()}
+    if isinstance(dumped, dict):
+        source = value if isinstance(value, dict) else {}
+        return {key: _canonical(source.get(key), dumped[key]) for key in sorted(dumped)}
+    if isinstance(dumped, list) and isinstance(value, (list, tuple)):
+        return [_canonical(v, d) for v, d in zip(value, dumped)]
+    return dumped
 
 
 def params_snapshot(params: Params) -> tuple[str, str]:

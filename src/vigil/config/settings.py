@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.config.errors import ConfigError
@@ -29,14 +30,18 @@ class Settings(BaseSettings):
     )
 
     workspace: Path = Field(Path(".vigil"), description="Folder for local state: data registry, crawl state, caches, reports.")
-    params_file: Path = Field(Path("params.yaml"), description="Pipeline parameters (DVC-tracked).")
+    params_file: Path = Field(Path("params.yaml"), description="Pipeline parameters (DVC-tracked). When set, the "
+                                                               "file must exist; unset, ./params.yaml is used when "
+                                                               "present and the built-in defaults otherwise.")
     params_snapshot: str | None = Field(
         None, pattern=r"^[0-9a-f]{64}$",
         description="sha256 of a stored parameter snapshot to run with instead of params_file; set by the train "
                     "job for the DVC stages of one run, so that they all train with the run's parameters.")
     store_backend: Literal["local", "s3"] = Field("local", description="'local' = a folder (no server); 's3' = any S3 endpoint such as MinIO.")
     store_root: Path | None = Field(None, description="Folder of the local store; default <workspace>/store.")
-    s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 endpoint (deploy/docker-compose.yml publishes MinIO here).")
+    s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 endpoint (deploy/docker-compose.yml "
+                                                           "publishes MinIO here): no scheme and no path; "
+                                                           "VIGIL_S3_SECURE=true selects https.")
     s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key.")
     s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
     s3_secure: bool = Field(False, description="Use HTTPS for the S3 endpoint.")
@@ -50,12 +55,27 @@ class Settings(BaseSettings):
     teacher_api_key: SecretStr = Field(SecretStr(""), description="Bearer key for the teacher endpoint, if it needs one.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        problem = endpoint_problem(value)
+        if problem:
+            raise ValueError(f"{problem}: write it as host:port (e.g. 127.0.0.1:9000) and set VIGIL_S3_SECURE=true "
+                             "for https")
+        return value
+
     @model_validator(mode="after")
     def _retention_needs_a_ledger_bucket(self):
         if self.ledger_retain_days > 0 and not self.ledger_bucket:
             raise ValueError("ledger_retain_days > 0 needs VIGIL_LEDGER_BUCKET: retention requires a bucket "
                              "created with object lock, which Vigil creates for the ledger alone")
         return self
+
+    @property
+    def params_file_explicit(self) -> bool:
+        """Whether VIGIL_PARAMS_FILE (environment, .env or an override) named the parameters file: a named file
+        must exist, while the implicit ./params.yaml may be absent (see vigil.config.params.load_params)."""
+        return "params_file" in self.model_fields_set
 
     @property
     def workspace_path(self) -> Path:
@@ -75,6 +95,31 @@ class Settings(BaseSettings):
             else:
                 out[name] = "(unset)" if value is None else str(value)
         return out
+
+
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why ``endpoint`` is not the ``host[:port]`` the MinIO client takes (None when it is). A scheme is
+    refused rather than turned into VIGIL_S3_SECURE: two settings saying one thing could disagree."""
+    if not endpoint.strip():
+        return "an empty endpoint"
+    if "://" in endpoint:
+        return f"a URL with the scheme {endpoint.partition('://')[0]!r}"
+    if any(c.isspace() for c in endpoint):
+        return "spaces in the endpoint"
+    parts = urlsplit(f"//{endpoint}")
+    if parts.path or parts.query or parts.fragment or "?" in endpoint or "#" in endpoint:
+        return "a path after the host"
+    if parts.username is not None or parts.password is not None:
+        return "credentials in the endpoint (use VIGIL_S3_ACCESS_KEY and VIGIL_S3_SECRET_KEY)"
+    if not parts.hostname:
+        return "no host"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"port {endpoint.rpartition(':')[2]!r} is not a port number (1-65535)"
+    if port == 0:
+        return "port 0"
+    return None
 
 
 def _dotenv_keys(path: Path) -> dict[str, str]:

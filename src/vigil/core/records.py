@@ -7,11 +7,34 @@ build manifest rows (vigil.core.sample), so this module is the one schema betwee
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Label = Literal["real", "fake", "unknown"]
+
+# ---- claim caps -------------------------------------------------------------------------------
+# A source's claims are free text we store and later show and train on. A page can claim anything,
+# so each field is cut to a size no honest source needs: long enough for any real prompt (generators
+# cap theirs at a few thousand characters) and any name, licence or date, short enough that one page
+# cannot bloat every record, manifest and annotation request downstream. The cut keeps the start,
+# ends with TRUNCATION_MARKER, and the record says which field was cut and how long it was.
+
+#: Characters kept of a prompt claim (the one long free-text field).
+MAX_PROMPT_CHARS = 4000
+#: Characters kept of every short claim: generator, licence, pair id, item id, publication date, artifact type.
+MAX_SHORT_CLAIM_CHARS = 200
+#: Ground-truth artifacts kept per clip (the zoo publishes at most a handful).
+MAX_ARTIFACTS = 64
+#: Ends a cut value, so that a reader sees it was cut (counted within the cap).
+TRUNCATION_MARKER = "…[truncated]"
+#: The cap of each claim field (``artifacts`` counts items, the others characters).
+CLAIM_CAPS: dict[str, int] = {
+    "prompt": MAX_PROMPT_CHARS, "generator": MAX_SHORT_CLAIM_CHARS, "licence": MAX_SHORT_CLAIM_CHARS,
+    "pair_id": MAX_SHORT_CLAIM_CHARS, "item_id": MAX_SHORT_CLAIM_CHARS, "published_at": MAX_SHORT_CLAIM_CHARS,
+    "artifact_type": MAX_SHORT_CLAIM_CHARS, "artifacts": MAX_ARTIFACTS,
+}
 
 
 class _Record(BaseModel):
@@ -33,6 +56,35 @@ class ArtifactTruth(_Record):
         if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
             raise ValueError(f"bbox {v} must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
         return v
+
+
+class TruncatedClaim(_Record):
+    """A claim field the crawler cut to its cap (:data:`CLAIM_CAPS`): which, how long it was, what was kept."""
+
+    field: str = Field(description="Claim field name (``artifacts[3].type`` for an artifact's).")
+    original_length: int = Field(ge=0, description="Characters (items for ``artifacts``) the source sent.")
+    kept: int = Field(ge=0, description="Characters (items) stored, the marker included.")
+
+
+def cap_text(value: str | None, limit: int) -> tuple[str | None, int | None]:
+    """``value`` cut to ``limit`` characters ending with the marker, and its original length when cut.
+
+    >>> cap_text("abc", 5), cap_text(None, 5)
+    (('abc', None), (None, None))
+    >>> text, n = cap_text("x" * 50, 20); len(text), n, text.endswith(TRUNCATION_MARKER)
+    (20, 50, True)
+    """
+    if value is None or len(value) <= limit:
+        return value, None
+    return value[: max(limit - len(TRUNCATION_MARKER), 0)] + TRUNCATION_MARKER[:limit], len(value)
+
+
+_T = TypeVar("_T")
+
+
+def cap_items(items: Sequence[_T], limit: int = MAX_ARTIFACTS) -> tuple[tuple[_T, ...], int | None]:
+    """The first ``limit`` items, and the original count when some were dropped."""
+    return (tuple(items), None) if len(items) <= limit else (tuple(items[:limit]), len(items))
 
 
 class CrawledItem(_Record):
@@ -60,6 +112,8 @@ class CrawledItem(_Record):
     near_duplicate_of: str | None = Field(None, description="sha256 of the stored clip this one nearly duplicates.")
     duplicate: bool = Field(False, description="Exact duplicate: the bytes were already stored.")
     crawler: str = Field("vigil", description="Crawler name and version.")
+    truncated: tuple[TruncatedClaim, ...] = Field(
+        (), description="Claims cut to their cap (CLAIM_CAPS) before they were recorded; empty when none was.")
 
 
 def provenance_key(sha256: str, sighting_id: str) -> str:

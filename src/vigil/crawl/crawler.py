@@ -11,7 +11,8 @@ For every media URL found (see :mod:`vigil.crawl.discover`), in order:
    near-duplicate of a stored clip (phash) → a sighting with ``near_duplicate_of``, media not
    stored; otherwise the media (and its mask, if published) is stored content-addressed;
 5. one :class:`~vigil.core.records.CrawledItem` per sighting at ``provenance_key(sha, sighting)``
-   with ``sighting = sha256(media URL)``, so crawling the same URL again writes nothing new.
+   with ``sighting = sha256(media URL)``, so crawling the same URL again writes nothing new; its
+   claims are capped (:data:`vigil.core.records.CLAIM_CAPS`) and ``truncated`` names any cut.
 
 Writes go media → mask → record → state, so a crawl killed anywhere resumes without losing an item
 or recording one twice.
@@ -349,6 +350,7 @@ async def _keep(run: _Run, candidate: Candidate, download: Download) -> str:
             pair_id=claims.pair_id, prompt=claims.prompt, licence=claims.licence,
             published_at=claims.published_at, artifacts=claims.artifacts, mask_key=mask_key,
             near_duplicate_of=near, duplicate=kind == "duplicate", crawler=CRAWLER_NAME,
+            truncated=claims.truncated,
         )
         record = item.model_dump(mode="json")
         await asyncio.to_thread(run.store.put_json, record_key, record)

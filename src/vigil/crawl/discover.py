@@ -8,7 +8,10 @@ links on them are candidate item pages, each fetched once and read for a metadat
 is taken as its metadata), RSS 2.0 (``<enclosure>``, ``media:content``) or Atom
 (``<link rel="enclosure">``), followed through ``next_url`` / ``rel=next`` as well.
 
-Everything here is parsing: no decision about content types (the bytes decide that later).
+Everything here is parsing: no decision about content types (the bytes decide that later). A
+page's claims are bounded here, once: each free-text claim and the artifact list is cut to its cap
+(:data:`vigil.core.records.CLAIM_CAPS`) and the cut is named in ``Claims.truncated``, which the
+crawler copies into the provenance record.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from pydantic import ValidationError
 
-from vigil.core.records import ArtifactTruth
+from vigil.core.records import CLAIM_CAPS, ArtifactTruth, TruncatedClaim, cap_items, cap_text
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Claims:
     mask_url: str | None = None
     item_id: str | None = None
     from_metadata: bool = False  # True when a metadata document (not just a link) backed it
+    truncated: tuple[TruncatedClaim, ...] = ()  # claims cut to their cap (vigil.core.records.CLAIM_CAPS)
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,19 @@ def same_origin(a: str, b: str) -> bool:
 def parse_claims(doc: Mapping, base_url: str) -> tuple[str | None, Claims, list[str]]:
     """Read a metadata document (the zoo's ``/items/<id>.json`` shape, or a feed extension):
     returns (media URL or None, claims, problems). Unusable fields are dropped with a problem
-    line instead of failing the item: the media is still worth keeping."""
+    line instead of failing the item: the media is still worth keeping. Every free-text claim and
+    the artifact list are cut to their caps (:data:`vigil.core.records.CLAIM_CAPS`); the claims
+    name each cut in ``truncated`` and a problem line says so."""
     problems: list[str] = []
+    truncated: list[TruncatedClaim] = []
+
+    def capped(name: str, value: str | None, cap_name: str | None = None) -> str | None:
+        limit = CLAIM_CAPS[cap_name or name]
+        kept, original = cap_text(value, limit)
+        if original is not None and kept is not None:
+            truncated.append(TruncatedClaim(field=name, original_length=original, kept=len(kept)))
+            problems.append(f"{name} is {original} characters; kept the first {len(kept)} (cap {limit})")
+        return kept
 
     def text(key: str) -> str | None:
         value = doc.get(key)
@@ -168,26 +183,34 @@ def parse_claims(doc: Mapping, base_url: str) -> tuple[str | None, Claims, list[
     mask = doc.get("mask_url")
     label = str(doc.get("label") or "unknown").lower()
     if label not in _LABELS:
-        problems.append(f"label {label!r} is not real/fake/unknown; recorded as unknown")
+        problems.append(f"label {label[:CLAIM_CAPS['generator']]!r} is not real/fake/unknown; recorded as unknown")
         label = "unknown"
-    artifacts: list[ArtifactTruth] = []
     raw_artifacts = doc.get("artifacts") or []
     if not isinstance(raw_artifacts, list):
         problems.append("artifacts is not a list; ignored")
         raw_artifacts = []
-    for index, raw in enumerate(raw_artifacts):
+    kept_raw, n_raw = cap_items(raw_artifacts, CLAIM_CAPS["artifacts"])
+    if n_raw is not None:
+        truncated.append(TruncatedClaim(field="artifacts", original_length=n_raw, kept=len(kept_raw)))
+        problems.append(f"{n_raw} artifacts; kept the first {len(kept_raw)} (cap {CLAIM_CAPS['artifacts']})")
+    artifacts: list[ArtifactTruth] = []
+    for index, raw in enumerate(kept_raw):
         try:
             fields = {k: v for k, v in dict(raw).items() if k in ArtifactTruth.model_fields}
+            if isinstance(fields.get("type"), str):
+                fields["type"] = capped(f"artifacts[{index}].type", fields["type"], "artifact_type")
             artifacts.append(ArtifactTruth.model_validate(fields))
         except (ValidationError, TypeError, ValueError) as exc:
-            problems.append(f"artifact {index} dropped: {exc}".splitlines()[0])
+            problems.append(f"artifact {index} dropped: {exc}".splitlines()[0][:CLAIM_CAPS["prompt"]])
     claims = Claims(
-        generator=text("generator") or "unknown", label=label, pair_id=text("pair_id"),
-        prompt=text("prompt"), licence=text("licence") or text("license"),
-        published_at=text("published_at") or text("date_published"),
+        generator=capped("generator", text("generator")) or "unknown", label=label,
+        pair_id=capped("pair_id", text("pair_id")), prompt=capped("prompt", text("prompt")),
+        licence=capped("licence", text("licence") or text("license")),
+        published_at=capped("published_at", text("published_at") or text("date_published")),
         artifacts=tuple(artifacts),
         mask_url=clean_url(urljoin(base_url, str(mask))) if mask else None,
-        item_id=text("item_id") or text("id"), from_metadata=True,
+        item_id=capped("item_id", text("item_id") or text("id")), from_metadata=True,
+        truncated=tuple(truncated),
     )
     return media_url, claims, problems
 

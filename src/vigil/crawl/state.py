@@ -9,6 +9,11 @@ again, since robots.txt may change.
 
 The state is a cache of progress, not the record: the store's ``provenance/`` records are the
 truth, and a crawl with a lost state dir redoes the downloads but writes nothing twice.
+
+``crawl.lock`` is an ``flock`` (the kernel drops it when its process dies, SIGKILL included) whose
+file names the holder, as :mod:`vigil.io.locks` does, so a refused crawl says who is in the way. It is
+not re-entrant: a second :class:`CrawlState` on one dir, even in the same thread, is refused, since
+it would empty the first one's ``tmp/``.
 """
 
 from __future__ import annotations
@@ -20,13 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vigil.config.errors import ConflictError
+from vigil.io.locks import LockHolder, WorkspaceBusy, read_holder, try_flock
 
 STATUSES = ("pending", "done", "failed", "skipped")
 
 
-class CrawlLocked(ConflictError):
-    """Another crawl holds this state dir; two crawls on one state would race each other."""
+class CrawlLocked(WorkspaceBusy):
+    """Another crawl holds this state dir; two crawls on one state would race each other (exit 7)."""
+
+    def __init__(self, state_dir: Path, holder: LockHolder | None) -> None:
+        super().__init__("crawl", state_dir / LOCK_FILE, holder, 0.0)
+
+
+LOCK_FILE = "crawl.lock"
 
 
 @dataclass(frozen=True)
@@ -47,12 +58,7 @@ class CrawlState:
     def __init__(self, state_dir: str | Path) -> None:
         self.dir = Path(state_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = open(self.dir / "crawl.lock", "w")
-        try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self._lock_fh.close()
-            raise CrawlLocked(f"another crawl is running with state dir {self.dir}") from exc
+        self._lock_fh = _lock(self.dir / LOCK_FILE)
         self.tmp_dir = self.dir / "tmp"
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir()
@@ -102,6 +108,14 @@ class CrawlState:
         rows = self._db.execute(
             "SELECT url, source, status, reason, detail, attempts, updated_at FROM urls ORDER BY url").fetchall()
         return [UrlState(*row) for row in rows]
+
+
+def _lock(path: Path):
+    """The open, flocked lock file naming this process; :class:`CrawlLocked` naming the holder."""
+    fh = try_flock(path)
+    if fh is None:
+        raise CrawlLocked(path.parent.absolute(), read_holder(path))
+    return fh
 
 
 def _now() -> str:

@@ -1,16 +1,23 @@
-"""The ``annotate`` flow: explain the newest dataset version's clips and publish a labelled version."""
+"""The ``annotate`` flow: explain the newest dataset version's clips and publish a labelled version.
+
+Another annotation run on the workspace (the annotate job, a Label Studio import or export) is a
+refusal, not a crash: as in the crawl flow (:mod:`vigil.flows.crawl`), the flow takes the workspace's
+annotate lock before its task starts and ends Failed with the lock's message, no traceback and no retry.
+"""
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
+from prefect.states import State
 
 from vigil.core.hashing import sha256_json
 from vigil.core.progress import periodic_lines
-from vigil.flows.resources import ANNOTATE_POLICY, snapshot_ref, task_runtime
+from vigil.flows.resources import ANNOTATE_POLICY, refused, snapshot_ref, task_runtime
 from vigil.io.git import list_tags
 from vigil.io.ledger import code_revision
-from vigil.jobs.annotate import AnnotateReport, annotate
+from vigil.io.locks import WorkspaceBusy, workspace_lock
+from vigil.jobs.annotate import ANNOTATE_LOCK, AnnotateReport, annotate
 from vigil.jobs.runtime import load_runtime, teacher_endpoint
 
 
@@ -43,6 +50,12 @@ def annotate_version(params_ref: str, reannotate: bool = False, predictions: str
 
 @flow(name="annotate")
 def annotate_flow(params_file: str | None = None, params_ref: str | None = None, reannotate: bool = False,
-                  predictions: str | None = None) -> AnnotateReport:
-    """Annotate what needs it (synthetic, or the teacher at VIGIL_TEACHER_URL) and publish a labelled version."""
-    return annotate_version(snapshot_ref(params_file, params_ref), reannotate, predictions)
+                  predictions: str | None = None) -> AnnotateReport | State:
+    """Annotate what needs it (synthetic, or the teacher at VIGIL_TEACHER_URL) and publish a labelled version;
+    refused (Failed, WorkspaceBusy) while another annotation run holds the workspace."""
+    ref = snapshot_ref(params_file, params_ref)
+    try:
+        with workspace_lock(task_runtime(ref).workspace, ANNOTATE_LOCK):  # re-entered by the job, same thread
+            return annotate_version(ref, reannotate, predictions)
+    except WorkspaceBusy as exc:
+        return refused("annotate", exc)

@@ -10,7 +10,7 @@ from vigil.flows.cycle import cycle_flow
 from vigil.flows.ingest import ingest_flow
 
 
-def build_deployments(params: Params, params_file: str = "params.yaml") -> list:
+def build_deployments(params: Params, params_file: str | None = "params.yaml") -> list:
     """Deployments for ``prefect.serve``: the data plane (the cycle without training) on
     ``crawl.schedule_cron``; crawl, ingest and annotate on demand."""
     file_only = {"params_file": params_file}

@@ -9,7 +9,7 @@ from vigil.core.hashing import sha256_json
 from vigil.core.progress import periodic_lines
 from vigil.flows.resources import INGEST_POLICY, snapshot_ref, task_runtime
 from vigil.io.ledger import code_revision
-from vigil.jobs.ingest import IngestReport, ingest
+from vigil.jobs.ingest import IngestReport, excluded_samples, ingest
 from vigil.jobs.runtime import load_runtime
 
 
@@ -17,13 +17,16 @@ def ingest_cache_key(context: TaskRunContext, arguments: dict) -> str:
     """Same crawled records + same params + same code = same dataset version: skip the work.
 
     Prefect's default key hashes only the arguments (here a snapshot hash), which would wrongly reuse
-    a result after new clips were crawled; this key hashes what the result actually depends on.
+    a result after new clips were crawled; this key hashes what the result actually depends on: the
+    crawl records, the raw objects present (one missing from the store is left out for a run only,
+    and a restored one must be ingested), and the samples an operator excluded (``vigil data exclude``).
     """
     rt = load_runtime(params_ref=arguments["params_ref"], check_store=False)
     records = list(rt.store.list_keys("provenance/"))
     return sha256_json({
-        "records": records, "params": rt.params_hash, "code": code_revision(),
-        "store": rt.store.describe(), "workspace": str(rt.workspace),
+        "records": records, "raw": list(rt.store.list_keys("raw/")), "excluded": excluded_samples(rt.workspace),
+        "params": rt.params_hash, "code": code_revision(), "store": rt.store.describe(),
+        "workspace": str(rt.workspace),
     })
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from prefect import get_run_logger
+from prefect.states import Failed, State
+
 from vigil.config.errors import is_user_error
+from vigil.io.locks import WorkspaceBusy
 from vigil.jobs.runtime import Runtime, load_runtime
 
 GPU_LIMIT = "gpu"  # global concurrency limit shared by every GPU flow (created with one slot if missing)
@@ -10,7 +14,8 @@ GPU_LIMIT = "gpu"  # global concurrency limit shared by every GPU flow (created 
 
 def retry_unless_user_error(task, task_run, state) -> bool:
     """Prefect's retry condition: retry crashes and outages, never a user error (bad config, a name that
-    does not exist, bad input), which would fail the same way again after the delay."""
+    does not exist, bad input, another run holding the workspace), which would fail the same way again
+    after the delay."""
     try:
         state.result()
     except Exception as exc:  # the task's own exception, re-raised by result()
@@ -55,3 +60,10 @@ def snapshot_ref(params_file: str | None, params_ref: str | None) -> str:
 def task_runtime(params_ref: str) -> Runtime:
     """The runtime inside a task: settings from the environment, parameters from the run's snapshot."""
     return load_runtime(params_ref=params_ref)
+
+
+def refused(job: str, exc: WorkspaceBusy) -> State:
+    """A flow's end when another run holds its lock: one log line, a Failed state whose result is
+    ``exc`` (so the caller gets the WorkspaceBusy itself, exit 7 on the command line), no traceback."""
+    get_run_logger().error("%s refused: %s", job, exc)
+    return Failed(message=str(exc), data=exc)

@@ -3,7 +3,9 @@ in params (train.dataset), under the global GPU concurrency limit, then the cand
 
 The stages themselves are DVC's (resumable, cached by params and data); the flow adds what DVC does
 not: one GPU job at a time across every flow and worker, retries on a crash (a retry resumes from the
-last checkpoint), and the registry record with its ledger event.
+last checkpoint), and the registry record with its ledger event. The flow holds the workspace's
+``train`` lock from the first task to the last (the tasks run in the flow's thread and take it again),
+so a second training cannot slip in between the repro and the registration.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ def register_task(project: str, params_ref: str) -> ModelVersion:
 def train_flow(params_file: str | None = None, params_ref: str | None = None, project: str = ".",
                force: bool = False) -> ModelVersion:
     """Train SFT then GRPO on the labelled version and register the result as a candidate."""
-    from vigil.jobs.train import project_dir
+    from vigil.config.settings import load_settings
+    from vigil.io.locks import workspace_lock
+    from vigil.jobs.train import LOCK_NAME, project_dir
 
     ref = snapshot_ref(params_file, params_ref)
-    ensure_gpu_limit()
     folder = str(project_dir(project))
-    repro_task(folder, ref, force)
-    return register_task(folder, ref)
+    with workspace_lock(load_settings().workspace_path, LOCK_NAME):
+        ensure_gpu_limit()
+        repro_task(folder, ref, force)
+        return register_task(folder, ref)

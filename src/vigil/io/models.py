@@ -3,6 +3,10 @@
 Layout: ``models/<version_id>/files/...`` (the model folder, every file checksum-verified on upload)
 and ``models/<version_id>/model_version.json`` (:class:`vigil.core.model_version.ModelVersion`).
 The version id is derived from the weights' hashes, so the same weights register once.
+
+Each change is written first and recorded second, so a process killed in between leaves an effect
+without its ledger event; the next registration of the same weights, or the next move of an alias to
+the version it already names, finds the event missing and appends it (``repaired: true``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from vigil.core.hashing import sha256_file, sha256_json
 from vigil.core.model_version import ModelVersion
-from vigil.io.ledger import Ledger, code_revision
+from vigil.io.ledger import Ledger, code_revision, find_events
 from vigil.io.store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,13 @@ def publish_model_version(store: ObjectStore, ledger: Ledger, model_dir: str | P
         raise FileNotFoundError(f"{model_dir} holds no weights (*.safetensors): did the grpo stage finish?")
     version_id = "mv-" + sha256_json(files)[:12]
     if store.exists(record_key(version_id)):
-        log.info("model version %s is already registered", version_id)
-        return ModelVersion.model_validate(store.get_json(record_key(version_id)))
+        version = ModelVersion.model_validate(store.get_json(record_key(version_id)))
+        if find_events(ledger.store, f"model.{version.kind}", model_version=version_id):
+            log.info("model version %s is already registered", version_id)
+        else:  # a registration killed between the record and its event
+            _record_registration(store, ledger, version, repaired=True)
+            log.warning("model version %s was registered without its ledger event: recorded it now", version_id)
+        return version
     prefix = f"{MODELS_PREFIX}/{version_id}/files"
     for name in files:
         store.put_file(f"{prefix}/{name}", model_dir / name)
@@ -44,13 +53,19 @@ def publish_model_version(store: ObjectStore, ledger: Ledger, model_dir: str | P
                            weights_uri=store.uri(prefix), files=files, params=params, dataset=dataset,
                            code_rev=code_revision(), metrics=metrics)
     store.put_json(record_key(version_id), version.model_dump(mode="json"))
-    ledger.append(f"model.{kind}", inputs={"dataset": dataset.get("tag"), "dataset_git_rev": dataset.get("git_rev"),
-                                           "manifest_md5": dataset.get("manifest_md5")},
-                  outputs={"model_version": version_id, "record": store.uri(record_key(version_id)),
-                           "weights_sha256": sha256_json(files)},
-                  params={"profile": profile, "base": base})
+    _record_registration(store, ledger, version)
     log.info("registered %s model version %s (%d files)", kind, version_id, len(files))
     return version
+
+
+def _record_registration(store: ObjectStore, ledger: Ledger, version: ModelVersion, *, repaired: bool = False) -> None:
+    dataset = version.dataset
+    ledger.append(f"model.{version.kind}",
+                  inputs={"dataset": dataset.get("tag"), "dataset_git_rev": dataset.get("git_rev"),
+                          "manifest_md5": dataset.get("manifest_md5")},
+                  outputs={"model_version": version.version_id, "record": store.uri(record_key(version.version_id)),
+                           "weights_sha256": sha256_json(version.files), **({"repaired": True} if repaired else {})},
+                  params={"profile": version.profile, "base": version.base})
 
 
 def read_model_version(store: ObjectStore, version_id: str) -> ModelVersion:
@@ -88,13 +103,36 @@ def read_alias(store: ObjectStore, alias: str) -> str | None:
     return str(store.get_json(key)["version_id"]) if store.exists(key) else None
 
 
-def set_alias(store: ObjectStore, ledger: Ledger, alias: str, version_id: str, *, reason: dict[str, Any]) -> None:
-    """Point ``alias`` at ``version_id`` (the previous holder and the reason go into the ledger)."""
+def set_alias(store: ObjectStore, ledger: Ledger, alias: str, version_id: str, *, reason: dict[str, Any]) -> bool:
+    """Point ``alias`` at ``version_id`` (the previous holder and the reason go into the ledger).
+
+    Returns whether the alias moved. When it already names ``version_id``, nothing moves, but a move
+    whose ledger event was lost (a process killed between the two writes) is recorded now.
+    """
+    if read_alias(store, alias) == version_id:
+        record = store.get_json(alias_key(alias))
+        if not _last_alias_event_names(ledger, alias, version_id):
+            _record_alias_move(ledger, record, repaired=True)  # type: ignore[arg-type]
+            log.warning("%s was moved to %s without its ledger event: recorded it now", alias, version_id)
+        return False
     previous = read_alias(store, alias)
-    store.put_json(alias_key(alias), {"alias": alias, "version_id": version_id, "previous": previous, **reason})
-    ledger.append(f"model.alias.{alias}", inputs={"previous": previous, **reason},
-                  outputs={"alias": alias, "model_version": version_id})
+    record = {"alias": alias, "version_id": version_id, "previous": previous, **reason}
+    store.put_json(alias_key(alias), record)
+    _record_alias_move(ledger, record)
     log.info("%s: %s -> %s", alias, previous, version_id)
+    return True
+
+
+def _last_alias_event_names(ledger: Ledger, alias: str, version_id: str) -> bool:
+    moves = find_events(ledger.store, f"model.alias.{alias}")
+    return bool(moves) and moves[-1].outputs.get("model_version") == version_id
+
+
+def _record_alias_move(ledger: Ledger, record: dict[str, Any], *, repaired: bool = False) -> None:
+    reason = {k: v for k, v in record.items() if k not in ("alias", "version_id", "previous")}
+    ledger.append(f"model.alias.{record['alias']}", inputs={"previous": record["previous"], **reason},
+                  outputs={"alias": record["alias"], "model_version": record["version_id"],
+                           **({"repaired": True} if repaired else {})})
 
 
 def record_gate(store: ObjectStore, version_id: str, decision: dict[str, Any]) -> ModelVersion:

@@ -15,8 +15,9 @@ once, however many versions hold it. A version is either fully published (pushed
 tagged) or not at all: any failure rolls the working tree back to the last published state.
 
 The remote: for an :class:`~vigil.io.store.S3Store`, ``s3://<bucket>/dvc`` (committed) with the
-endpoint and credentials in ``.dvc/config.local`` (never committed: endpoints differ between a
-laptop and a cluster, and keys are secrets); for a :class:`~vigil.io.store.LocalStore`, the folder
+endpoint in ``.dvc/config.local`` (mode 0600, never committed: endpoints differ between a laptop and
+a cluster) and the credentials in each DVC command's environment, never in a file or on a command
+line (:func:`vigil.io.dvc.set_remote_credentials`); for a :class:`~vigil.io.store.LocalStore`, the folder
 ``<store.base>/dvc``, which holds the same key layout as the bucket would. A fresh clone is made
 usable by :func:`open_registry` with the store, which writes its local config.
 """
@@ -151,10 +152,9 @@ _git = partial(run_git, error=RegistryError)
 
 
 def remote_settings(store: ObjectStore) -> tuple[str, dict[str, str]]:
-    """The DVC remote URL for ``store`` and the options that belong in ``config.local``."""
+    """The DVC remote URL for ``store`` and the options that belong in ``config.local`` (no secrets)."""
     if isinstance(store, S3Store):
-        options = {"endpointurl": store.endpoint_url, "access_key_id": store.access_key,
-                   "secret_access_key": store.secret_key}
+        options = {"endpointurl": store.endpoint_url}
         if store.region:
             options["region"] = store.region
         return f"s3://{store.bucket}/{REMOTE_PREFIX}", options
@@ -167,12 +167,16 @@ def open_registry(path: str | Path, store: ObjectStore, *, remote_name: str = RE
     """Create or reopen the registry at ``path`` with its DVC remote in ``store`` (idempotent).
 
     On a new folder: ``git init``, ``dvc init``, the remote, an initial commit. On an existing
-    registry or a fresh clone: the local config (endpoint, credentials, a different remote URL) is
-    (re)written, so that rotating keys or moving the store is one call.
+    registry or a fresh clone: the local config (endpoint, a different remote URL) is (re)written and
+    the store's credentials handed to this process's DVC commands, so that rotating keys or moving the
+    store is one call.
     """
     repo = Path(path).absolute()
     repo.mkdir(parents=True, exist_ok=True)
     url, local_options = remote_settings(store)
+    if isinstance(store, S3Store):
+        dvc.set_remote_credentials(repo, remote_name, access_key_id=store.access_key,
+                                   secret_access_key=store.secret_key)
     with dvc.repo_lock(repo):
         if not (repo / ".git").exists():
             _git(repo, "init", "--quiet", "--initial-branch=main")
@@ -240,6 +244,13 @@ def get_version(registry: DataRegistry, tag: str) -> DatasetVersion:
 def latest_version(registry: DataRegistry) -> DatasetVersion | None:
     tags = _tags(registry.path)
     return _version_at(registry.path, tags[-1]) if tags else None
+
+
+def tag_version(repo: Path, tag: str, message: str) -> None:
+    """The step that publishes a version: an annotated tag on the commit just made. Everything a
+    caller records about the version (the ``dataset.publish`` ledger event) comes after it, so a
+    process killed right here leaves a version the caller must reconcile (vigil.jobs.ingest does)."""
+    _git(repo, "tag", "-a", tag, "-m", message)
 
 
 def _remove(path: Path) -> None:
@@ -337,7 +348,7 @@ def publish_version(
             _git(repo, "add", "--", f"{MANIFEST_PATH}.dvc", f"{FRAMES_PATH}.dvc", f"{DATA_DIR}/.gitignore", VERSION_PATH,
                  *(f"{p}.dvc" for p in extra_paths))
             _git(repo, "commit", "--quiet", "-m", f"{tag}: {message}")
-            _git(repo, "tag", "-a", tag, "-m", message or tag)
+            tag_version(repo, tag, message or tag)
         except BaseException as exc:
             log.error("publishing %s failed, restoring %s: %s", tag, base[:12], exc)
             _git(repo, "tag", "-d", tag, check=False)

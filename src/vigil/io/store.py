@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import stat as stat_mod
 import tempfile
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from vigil.config.errors import ConflictError, ServiceError
 from vigil.core.hashing import sha256_bytes, sha256_file
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Objects up to this size go up in one part, so that the ETag is the plain MD5 we can compare.
 PART_SIZE = 64 * 1024 * 1024
@@ -45,6 +51,10 @@ class ObjectLocked(StoreError):
 
 class ChecksumMismatch(StoreError):
     """The stored bytes differ from what was sent."""
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer (refused, reset, timed out, 5xx) through every retry."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,17 @@ class ObjectStore(ABC):
         """One request that proves the endpoint, credentials and bucket work; raises StoreError."""
 
 
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all, so a concurrent reader never sees it half written."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
 class LocalStore(ObjectStore):
     """A folder laid out like a bucket. No server; the embedded default."""
 
@@ -192,7 +213,7 @@ class LocalStore(ObjectStore):
             else:
                 os.replace(tmp, dest)
             sidecar = {"content_type": content_type, "sha256": expected, **(metadata or {})}
-            self._meta_path(dest).write_text(json.dumps(sidecar, sort_keys=True))
+            _replace_text(self._meta_path(dest), json.dumps(sidecar, sort_keys=True))
             if retain_days > 0:
                 dest.chmod(stat_mod.S_IRUSR | stat_mod.S_IRGRP | stat_mod.S_IROTH)
         finally:
@@ -215,11 +236,14 @@ class LocalStore(ObjectStore):
             raise KeyError(self.uri(key))
         dest = Path(path)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-        with open(data_path, "rb") as inp, open(tmp, "wb") as out:
-            while chunk := inp.read(1 << 20):
-                out.write(chunk)
-        tmp.replace(dest)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        try:
+            with open(data_path, "rb") as inp, os.fdopen(fd, "wb") as out:
+                while chunk := inp.read(1 << 20):
+                    out.write(chunk)
+            os.replace(tmp_name, dest)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
         return dest
 
     def stat(self, key):
@@ -228,7 +252,10 @@ class LocalStore(ObjectStore):
             return None
         st = path.stat()
         meta_path = self._meta_path(path)
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        try:
+            meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        except ValueError:  # a sidecar damaged by hand: the object itself is still there
+            meta = {}
         return ObjectInfo(
             key=key, size=st.st_size, sha256=meta.get("sha256"),
             last_modified=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
@@ -271,8 +298,105 @@ class LocalStore(ObjectStore):
             raise StoreError(f"local store {self.base} is not writable: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How S3 operations ride out a store that is briefly away (a restart, a dropped connection).
+
+    Every S3 request is tried up to ``attempts`` times, sleeping ``first_delay_s`` × 2ⁿ (at most
+    ``max_delay_s``) in between; each try gives up connecting after ``connect_timeout_s`` and on a
+    silent server after ``read_timeout_s``. The default costs a dead endpoint (connection refused)
+    0.5 + 1 + 2 = 3.5 s, one that drops packets 4 × 5 s more: a failed crawl or ingest says so in
+    seconds, not after minio's own default of minutes. Frozen, so a test passes a short one.
+    """
+
+    attempts: int = 4
+    first_delay_s: float = 0.5
+    max_delay_s: float = 4.0
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be at least 1, got {self.attempts}")
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to sleep after failed try number ``attempt`` (1-based)."""
+        return min(self.max_delay_s, self.first_delay_s * 2 ** (attempt - 1))
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+# S3 error codes that mean "the service is overloaded or restarting", not "your request is wrong".
+_TRANSIENT_CODES = frozenset({"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+                              "OperationAborted", "Throttling"})
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """urllib3 wraps the real failure (refused, reset, timed out) in MaxRetryError.reason."""
+    from urllib3.exceptions import MaxRetryError
+
+    return exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    import ssl
+
+    from urllib3.exceptions import SSLError
+
+    return isinstance(_root_cause(exc), (SSLError, ssl.SSLError))
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """True for failures a retry can cure: no connection, a dropped one, a timeout, a 5xx or 429."""
+    import http.client
+
+    from minio.error import InvalidResponseError, S3Error, ServerError
+    from urllib3.exceptions import HTTPError as TransportError
+
+    if _is_tls_failure(exc):
+        return False  # a certificate problem does not heal in a few seconds
+    if isinstance(exc, (TransportError, ConnectionError, TimeoutError, http.client.HTTPException, ServerError)):
+        return True
+    if isinstance(exc, InvalidResponseError):
+        return int(getattr(exc, "_code", 0) or 0) >= 500 or getattr(exc, "_code", 0) == 429
+    if isinstance(exc, S3Error):
+        status = getattr(exc.response, "status", 0) or 0
+        return exc.code in _TRANSIENT_CODES or status >= 500 or status == 429
+    return False
+
+
+def _short(exc: BaseException) -> str:
+    cause = _root_cause(exc)
+    return f"{type(cause).__name__}: {cause}"[:300]
+
+
+def _http_client(retry: RetryPolicy):
+    """minio's HTTP client with bounded timeouts and no retries of its own (:meth:`S3Store._call` retries).
+
+    minio's default waits 5 minutes to connect and retries 5 times inside urllib3, so a dead endpoint
+    hung a crawl for half an hour. Redirects are handed back to minio, which handles S3's itself.
+    """
+    import certifi
+    import urllib3
+
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=retry.connect_timeout_s, read=retry.read_timeout_s),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0,
+                              raise_on_redirect=False, raise_on_status=False),
+    )
+
+
 class S3Store(ObjectStore):
-    """An S3 bucket through the ``minio`` SDK (MinIO, SeaweedFS, AWS)."""
+    """An S3 bucket through the ``minio`` SDK (MinIO, SeaweedFS, AWS).
+
+    Every request goes through :meth:`_call`: transport failures and 5xx answers are retried under
+    ``retry`` (:class:`RetryPolicy`), then raised as :class:`StoreUnavailable` naming the endpoint,
+    bucket, key and operation. Nothing a caller sees is a raw urllib3 or minio exception.
+    """
 
     def __init__(
         self,
@@ -285,6 +409,7 @@ class S3Store(ObjectStore):
         region: str | None = None,
         object_lock: bool = False,
         create_bucket: bool = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
         from minio import Minio
 
@@ -295,8 +420,9 @@ class S3Store(ObjectStore):
         self.access_key = access_key
         self.secret_key = secret_key
         self.object_lock = object_lock
+        self.retry = retry or DEFAULT_RETRY
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
-                            secure=secure, region=region)
+                            secure=secure, region=region, http_client=_http_client(self.retry))
         if create_bucket:
             self.ensure_bucket()
 
@@ -304,19 +430,97 @@ class S3Store(ObjectStore):
     def endpoint_url(self) -> str:
         return f"{'https' if self.secure else 'http'}://{self.endpoint}"
 
+    def _target(self, key: str | None, what: str = "key") -> str:
+        return f"{what} {key!r} in bucket {self.bucket!r}" if key is not None else f"bucket {self.bucket!r}"
+
+    def _call(self, op: str, target: str, fn: Callable[[], T]) -> T:
+        """Run one S3 operation, retrying what a retry can cure (see :class:`RetryPolicy`).
+
+        A non-transient :class:`minio.error.S3Error` is passed up for the caller to map (NoSuchKey is
+        a KeyError, AccessDenied an ObjectLocked, …); every other failure becomes a StoreError here.
+        """
+        from minio.error import MinioException, S3Error
+
+        started = time.monotonic()
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return fn()
+            except (StoreError, KeyError):
+                raise
+            except Exception as exc:
+                if _is_tls_failure(exc):
+                    raise StoreError(
+                        f"TLS failed talking to S3 endpoint {self.endpoint_url} ({op} of {target}): {_short(exc)}; "
+                        "check the endpoint's certificate (SSL_CERT_FILE) and whether it speaks https at all"
+                    ) from exc
+                if not _is_transient(exc):
+                    if isinstance(exc, S3Error):
+                        raise
+                    if isinstance(exc, MinioException):
+                        raise StoreError(f"S3 endpoint {self.endpoint_url} gave an unexpected answer to {op} of "
+                                         f"{target}: {_short(exc)}; is it an S3 server?") from exc
+                    raise
+                if attempt == self.retry.attempts:
+                    elapsed = time.monotonic() - started
+                    raise StoreUnavailable(
+                        f"cannot reach S3 endpoint {self.endpoint_url}: {op} of {target} failed after {attempt} "
+                        f"attempt{'s' if attempt > 1 else ''} over {elapsed:.1f}s ({_short(exc)}). Check that the "
+                        "store is up and the endpoint is right (`vigil store check`), then run the command again"
+                    ) from exc
+                delay = self.retry.delay_after(attempt)
+                log.warning("S3 %s of %s at %s failed (%s); try %d of %d in %.1fs", op, target, self.endpoint_url,
+                            _short(exc), attempt + 1, self.retry.attempts, delay)
+                time.sleep(delay)
+        raise AssertionError("RetryPolicy.attempts is at least 1")  # pragma: no cover
+
     def ensure_bucket(self) -> None:
         from minio.error import S3Error
 
-        try:
+        def attempt() -> None:
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket, object_lock=self.object_lock)
+
+        try:
+            self._call("create-or-read", self._target(None), attempt)
         except S3Error as exc:
-            raise StoreError(f"cannot create or read bucket {self.bucket!r} at {self.endpoint_url}: {exc.code}: {exc.message}") from exc
-        except Exception as exc:  # urllib3 connection errors carry no S3 code
-            raise StoreError(f"cannot reach S3 endpoint {self.endpoint_url}: {exc}") from exc
+            if exc.code == "BucketAlreadyOwnedByYou":  # a concurrent creator won the race: fine
+                return
+            raise StoreError(f"cannot create or read bucket {self.bucket!r} at {self.endpoint_url}: "
+                             f"{exc.code}: {exc.message}") from exc
+
+    def _stat_raw(self, key: str):
+        """One stat_object request; None when the object is absent (not retried: callers run it in _call)."""
+        from minio.error import S3Error
+
+        try:
+            return self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND_CODES:
+                return None
+            raise
+
+    @staticmethod
+    def _info(key: str, st) -> ObjectInfo:
+        meta = {k.lower().removeprefix("x-amz-meta-"): v for k, v in (st.metadata or {}).items()
+                if k.lower().startswith("x-amz-meta-")}
+        return ObjectInfo(key=key, size=st.size or 0, sha256=meta.get("sha256"),
+                          etag=(st.etag or "").strip('"'), last_modified=st.last_modified, metadata=meta)
 
     def put_file(self, key, path, *, content_type="application/octet-stream", metadata=None,
                  if_absent=False, retain_days=0):
+        """Upload and verify; safe to retry (see below).
+
+        With ``if_absent``, a retry first looks whether the object is there: a put whose answer was
+        lost may have landed. If the object there carries this file's sha256 and size it is this
+        call's own write (or an identical content-addressed one) and the put succeeds; anything else
+        there is :class:`ObjectExists`. The check and the put are two requests, so two writers racing
+        on one key can still both write; keys written ``if_absent`` are content-addressed or unique,
+        where that race stores identical bytes — except for single-part objects (ledger events,
+        records), which are sent with ``If-None-Match: *`` so that the server itself refuses the
+        second writer (S3, MinIO and SeaweedFS honour it; a server that ignores it falls back to the
+        look-then-put above). A multipart upload cut off mid-way is restarted whole; the abandoned
+        parts are left to the bucket's lifecycle rules.
+        """
         from minio.commonconfig import GOVERNANCE
         from minio.error import S3Error
         from minio.retention import Retention
@@ -331,12 +535,29 @@ class S3Store(ObjectStore):
             until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=retain_days)
             retention = Retention(GOVERNANCE, until)
         size = src.stat().st_size
-        try:
+        tries = 0
+
+        def attempt():
+            nonlocal tries
+            tries += 1
+            if if_absent and tries > 1:
+                landed = self._stat_raw(key)
+                if landed is not None:
+                    info = self._info(key, landed)
+                    if info.sha256 == expected_sha and info.size == size:
+                        log.info("%s: the put whose answer was lost had landed; not writing it again", self.uri(key))
+                        return landed
+                    raise ObjectExists(f"{self.uri(key)} was written by someone else while this upload was retried")
+            if if_absent and size < PART_SIZE:
+                return self._put_if_none_match(key, src.read_bytes(), content_type, meta, retention)
             with open(src, "rb") as fh:
-                result = self.client.put_object(
+                return self.client.put_object(
                     self.bucket, key, fh, size, content_type=content_type, metadata=meta,
                     part_size=PART_SIZE, retention=retention,
                 )
+
+        try:
+            result = self._call("upload", self._target(key), attempt)
         except S3Error as exc:
             if exc.code in {"AccessDenied", "ObjectLocked", "InvalidRequest"} and self.exists(key):
                 raise ObjectLocked(f"{self.uri(key)}: {exc.code}: {exc.message}") from exc
@@ -352,26 +573,69 @@ class S3Store(ObjectStore):
             raise ChecksumMismatch(f"{self.uri(key)}: stored size differs from {size} bytes")
         return info
 
+    def _put_if_none_match(self, key: str, data: bytes, content_type: str, meta: dict, retention):
+        """One conditional PUT: the server refuses it when ``key`` exists (two machines racing for one
+        ledger sequence number cannot both win). minio's public put_object cannot send the header, so
+        this goes through its single-request upload, the one put_object itself uses for small files."""
+        from minio.error import S3Error
+        from minio.helpers import genheaders
+
+        headers = genheaders(meta, None, None, retention, False)
+        headers["Content-Type"] = content_type or "application/octet-stream"
+        headers["If-None-Match"] = "*"
+        try:
+            return self.client._put_object(self.bucket, key, data, headers)
+        except S3Error as exc:
+            if exc.code in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                raise ObjectExists(f"{self.uri(key)} already exists (the server refused a second writer)") from exc
+            raise
+
     def get_bytes(self, key):
         from minio.error import S3Error
 
-        try:
+        def attempt() -> bytes:
             response = self.client.get_object(self.bucket, key)
-        except S3Error as exc:
-            if exc.code in {"NoSuchKey", "NoSuchObject"}:
-                raise KeyError(self.uri(key)) from exc
-            raise StoreError(f"read of {self.uri(key)} failed: {exc.code}") from exc
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
         try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
+            return self._call("read", self._target(key), attempt)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND_CODES:
+                raise KeyError(self.uri(key)) from exc
+            raise StoreError(f"read of {self.uri(key)} failed: {exc.code}: {exc.message}") from exc
 
     def download(self, key, path):
+        """Stream the object to ``path`` through a temporary file; a retry starts the file over."""
+        from minio.error import S3Error
+
         dest = Path(path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-        tmp.write_bytes(self.get_bytes(key))
+
+        def attempt() -> None:
+            response = self.client.get_object(self.bucket, key)
+            try:
+                with open(tmp, "wb") as out:
+                    for chunk in response.stream(1 << 20):
+                        out.write(chunk)
+            finally:
+                response.close()
+                response.release_conn()
+
+        try:
+            self._call("download", self._target(key), attempt)
+        except S3Error as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.code in _NOT_FOUND_CODES:
+                raise KeyError(self.uri(key)) from exc
+            raise StoreError(f"download of {self.uri(key)} failed: {exc.code}: {exc.message}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(dest)
         return dest
 
@@ -379,24 +643,28 @@ class S3Store(ObjectStore):
         from minio.error import S3Error
 
         try:
-            st = self.client.stat_object(self.bucket, key)
+            st = self._call("stat", self._target(key), lambda: self._stat_raw(key))
         except S3Error as exc:
-            if exc.code in {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}:
-                return None
-            raise StoreError(f"stat of {self.uri(key)} failed: {exc.code}") from exc
-        meta = {k.lower().removeprefix("x-amz-meta-"): v for k, v in (st.metadata or {}).items()
-                if k.lower().startswith("x-amz-meta-")}
-        return ObjectInfo(key=key, size=st.size or 0, sha256=meta.get("sha256"),
-                          etag=(st.etag or "").strip('"'), last_modified=st.last_modified, metadata=meta)
+            raise StoreError(f"stat of {self.uri(key)} failed: {exc.code}: {exc.message}") from exc
+        return None if st is None else self._info(key, st)
 
     def list_keys(self, prefix=""):
-        objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
-        return iter(sorted(o.object_name for o in objects if not o.is_dir))
+        """Listed in full inside one retried call: a listing cut off half-way is started over, never half-returned."""
+        from minio.error import S3Error
+
+        def attempt() -> list[str]:
+            objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            return sorted(o.object_name for o in objects if not o.is_dir)
+
+        try:
+            return iter(self._call("list", self._target(prefix, "prefix"), attempt))
+        except S3Error as exc:
+            raise StoreError(f"listing {self.uri(prefix)} failed: {exc.code}: {exc.message}") from exc
 
     def delete(self, key):
         from minio.error import S3Error
 
-        try:
+        def attempt() -> None:
             if self.object_lock:
                 # A plain delete on a versioned bucket only adds a delete marker, which hides a
                 # locked object without removing it. Delete each version instead, so that
@@ -405,11 +673,14 @@ class S3Store(ObjectStore):
                     if version.object_name == key and version.version_id:
                         self.client.remove_object(self.bucket, key, version_id=version.version_id)
             else:
-                self.client.remove_object(self.bucket, key)
+                self.client.remove_object(self.bucket, key)  # idempotent: a retry after it landed is a no-op
+
+        try:
+            self._call("delete", self._target(key), attempt)
         except S3Error as exc:
             if exc.code in {"AccessDenied", "ObjectLocked", "InvalidRequest"}:
                 raise ObjectLocked(f"{self.uri(key)} is under retention: {exc.message}") from exc
-            raise StoreError(f"delete of {self.uri(key)} failed: {exc.code}") from exc
+            raise StoreError(f"delete of {self.uri(key)} failed: {exc.code}: {exc.message}") from exc
 
     def uri(self, key=""):
         return f"s3://{self.bucket}/{key}"
@@ -418,11 +689,15 @@ class S3Store(ObjectStore):
         return {"backend": "s3", "endpoint": self.endpoint_url, "bucket": self.bucket}
 
     def check(self):
+        from minio.error import S3Error
+
         self.ensure_bucket()
         try:
-            list(self.client.list_objects(self.bucket, prefix="__vigil_check__"))
-        except Exception as exc:
-            raise StoreError(f"S3 endpoint {self.endpoint_url} refused a listing of {self.bucket!r}: {exc}") from exc
+            self._call("list", self._target(None),
+                       lambda: list(self.client.list_objects(self.bucket, prefix="__vigil_check__")))
+        except S3Error as exc:
+            raise StoreError(f"S3 endpoint {self.endpoint_url} refused a listing of {self.bucket!r}: "
+                             f"{exc.code}: {exc.message}") from exc
 
 
 def content_key(sha256: str, prefix: str = "raw", suffix: str = "") -> str:
@@ -454,7 +729,9 @@ def quarantine(store: ObjectStore, *, reason: str, detail: str, source: str,
 
     The reason record is ``quarantine/<id>/reason.json`` with ``reason`` (a stable code),
     ``detail`` (for people), ``source`` (URL or key) and the time; the bytes, when given, sit
-    beside it as ``blob``. The id is the content hash when there are bytes, else the source's.
+    beside it as ``blob``. The id is the content hash when there are bytes, else the source's, so
+    one clip quarantined again (at validation after the crawl, by an operator's exclusion) keeps one
+    record: the newest reason on top, the earlier ones under ``earlier``.
     """
     if path is not None:
         blob_id = sha256_file(path)
@@ -475,11 +752,18 @@ def quarantine(store: ObjectStore, *, reason: str, detail: str, source: str,
         "has_blob": path is not None or data is not None,
         **(extra or {}),
     }
+    try:
+        previous = store.get_json(f"{prefix}/reason.json")
+    except (KeyError, ValueError):
+        previous = None
+    if isinstance(previous, dict):
+        earlier = previous.pop("earlier", [])
+        record["earlier"] = [*earlier, previous] if previous.get("reason") else earlier
     store.put_json(f"{prefix}/reason.json", record)
     return prefix
 
 
 __all__ = [
-    "ChecksumMismatch", "LocalStore", "ObjectExists", "ObjectInfo", "ObjectLocked", "ObjectStore",
-    "S3Store", "StoreError", "content_key", "put_content_addressed", "quarantine",
+    "DEFAULT_RETRY", "ChecksumMismatch", "LocalStore", "ObjectExists", "ObjectInfo", "ObjectLocked", "ObjectStore",
+    "RetryPolicy", "S3Store", "StoreError", "StoreUnavailable", "content_key", "put_content_addressed", "quarantine",
 ]

@@ -5,21 +5,41 @@ DataFrame against the suite below, renders Data Docs into a folder the caller ch
 context's default ``local_site`` points at a throw-away temp dir) and returns a small frozen
 :class:`ValidationResult` that flows, the CLI and the lineage ledger can keep without GX objects.
 
-The suite (every bound comes from :class:`vigil.config.params.ValidationParams`):
+Every expectation has a **scope** (kept in its GX ``meta``), which says what a failure condemns:
 
-* schema: every manifest column exists and has its type; required columns are never null;
-* identity: ``sample_id`` is 64 lower-case hex characters and unique;
-* vocabularies: ``label`` in real/fake/unknown, ``split`` in train/val/test, ``generator`` in the
-  allowed set (``real`` and ``unknown`` are always allowed);
-* media facts: duration in (0, max_duration_s], fps in [min_fps, max_fps], width and height in
-  [min_side, max_side], ``n_frames`` and ``frame_count`` at least 1;
-* class balance: the share of fakes among rows labelled real/fake lies in
-  [min_fake_fraction, max_fake_fraction]. GX has no such expectation, so a derived ``_is_fake``
-  column (1 fake, 0 real, null unlabelled) is checked with ``ExpectColumnMeanToBeBetween``; a
-  manifest with no labelled row fails it;
-* split hygiene: every row's pair / near-duplicate group sits in one split (derived column
-  ``_group_in_one_split``), so a leak between train and test fails validation;
-* size: at least ``min_rows`` rows.
+* **row** expectations judge one clip at a time. GX runs with ``result_format="COMPLETE"`` and
+  ``unexpected_index_column_names=["sample_id"]``, so a failure names each offending row's
+  ``sample_id`` and value (:attr:`ExpectationOutcome.rows`). The caller (ingest) quarantines those
+  clips and validates the rest again: one bad clip never rejects a batch. Row expectations:
+
+  - schema per value: every value has its column's type (value by value for object columns) and
+    required columns are never null;
+  - identity: ``sample_id`` is 64 lower-case hex characters;
+  - vocabularies: ``label`` in real/fake/unknown, ``split`` in train/val/test, ``generator`` in the
+    allowed set (``real`` and ``unknown`` are always allowed);
+  - media facts: duration in (0, max_duration_s], fps in [min_fps, max_fps], width and height in
+    [min_side, max_side], ``n_frames`` and ``frame_count`` at least 1.
+
+* **batch** expectations judge the table as a whole; a failure rejects the batch, and its
+  :attr:`ExpectationOutcome.advice` names the ``params.yaml`` setting to change (or says that no
+  setting fixes it, for a defect of the pipeline itself):
+
+  - size: at least ``min_rows`` rows;
+  - class balance: the share of fakes among rows labelled real/fake lies in
+    [min_fake_fraction, max_fake_fraction]. GX has no such expectation, so a derived ``_is_fake``
+    column (1 fake, 0 real, null unlabelled) is checked with ``ExpectColumnMeanToBeBetween``; a
+    manifest with no labelled row fails it;
+  - structure: every manifest column exists (a missing column cannot be blamed on a row), and a
+    typed column's dtype is right (GX checks a typed column's dtype once, not per value);
+  - uniqueness of ``sample_id``: ingest keys rows by content hash, so a repeat is a defect of the
+    manifest builder, not of either clip; dropping both copies would hide the bug;
+  - split hygiene: every row's pair / near-duplicate group sits in one split (derived column
+    ``_group_in_one_split``). Splits are assigned per group by ingest, so a leak between train and
+    test is a defect of split assignment; quarantining the rows would hide it, so it rejects.
+
+A row expectation that fails on **every** row of a batch of more than one row is treated as a
+batch failure (:attr:`ExpectationOutcome.systemic`): that is a pipeline or params problem (a
+wrong bound, a changed column), and quarantining the whole dataset clip by clip would bury it.
 
 GX is slow to import (about 5 s cold); it is imported lazily so that importing this module costs
 nothing until a validation actually runs.
@@ -31,7 +51,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +68,7 @@ DOCS_SITE_NAME = "vigil_docs"
 
 IS_FAKE_COLUMN = "_is_fake"
 GROUP_IN_ONE_SPLIT_COLUMN = "_group_in_one_split"
+INDEX_COLUMN = "sample_id"  # how a failed row is named in results
 
 #: dtype names a pandas column of each Arrow type may have after read_manifest (or when built by
 #: hand). GX compares a typed column's dtype (numpy names, pandas extension dtype class names) and
@@ -63,6 +84,17 @@ _TYPE_NAMES: dict[str, list[str]] = {
 }
 
 
+ROW, BATCH = "row", "batch"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One row an expectation refused: which sample, and the value it has."""
+
+    sample_id: str
+    value: Any
+
+
 @dataclass(frozen=True)
 class ExpectationOutcome:
     """One expectation's verdict, readable without GX."""
@@ -71,6 +103,37 @@ class ExpectationOutcome:
     success: bool
     observed: Any  # observed value, or a sample of unexpected values
     details: Mapping[str, Any] = field(default_factory=dict)
+    scope: str = BATCH  # ROW: a failure condemns the rows it names; BATCH: the whole table
+    column: str | None = None
+    bound: str = ""  # what a value must be, naming the params setting, e.g. "in [1.0, 240.0] (validation.min_fps…)"
+    rows: tuple[RowProblem, ...] = ()  # failed rows (row scope, when GX could name them)
+    n_rows: int = 0  # rows in the validated table
+    advice: str = ""  # for a failure: what is wrong and what to change
+
+    @property
+    def systemic(self) -> bool:
+        """A row expectation failing on every row of a batch of several: a pipeline or params problem."""
+        return self.scope == ROW and self.n_rows > 1 and len({r.sample_id for r in self.rows}) >= self.n_rows
+
+    @property
+    def rejects_rows(self) -> bool:
+        """A failure whose rows can be quarantined one by one, leaving the batch to be judged again."""
+        return not self.success and self.scope == ROW and bool(self.rows) and not self.systemic
+
+
+@dataclass(frozen=True)
+class RowRejection:
+    """Why one row was refused: the expectation, the column, the value and the bound it missed."""
+
+    sample_id: str
+    expectation: str
+    column: str | None
+    value: Any
+    bound: str
+
+    def describe(self) -> str:
+        return f"{self.column or 'row'} = {self.value!r}, must be {self.bound}" if self.bound else \
+            f"{self.column or 'row'} = {self.value!r}"
 
 
 @dataclass(frozen=True)
@@ -87,15 +150,38 @@ class ValidationResult:
     def failures(self) -> tuple[ExpectationOutcome, ...]:
         return tuple(e for e in self.expectations if not e.success)
 
+    @property
+    def batch_failures(self) -> tuple[ExpectationOutcome, ...]:
+        """Failures that judge the batch as a whole (including row failures no row can be blamed for)."""
+        return tuple(e for e in self.failures if not e.rejects_rows)
+
     def failed_names(self) -> list[str]:
         return [e.name for e in self.failures]
 
+    def rejected_rows(self) -> dict[str, list[RowRejection]]:
+        """sample_id → every row expectation it failed (empty when no row can be blamed on its own)."""
+        out: dict[str, list[RowRejection]] = {}
+        for e in self.failures:
+            if e.rejects_rows:
+                for row in e.rows:
+                    out.setdefault(row.sample_id, []).append(
+                        RowRejection(row.sample_id, e.name, e.column, row.value, e.bound))
+        return out
+
     def summary(self) -> str:
-        """A few lines for logs and flow run notes."""
+        """A few lines for logs and flow run notes: each batch failure with its advice, each row failure
+        with the samples it names."""
         head = (f"validation {'passed' if self.success else 'FAILED'}: "
                 f"{self.statistics.get('successful_expectations')}/{self.statistics.get('evaluated_expectations')} "
                 f"expectations in {self.elapsed_s:.2f}s")
-        lines = [head] + [f"  ✗ {e.name}: observed {e.observed!r}" for e in self.failures]
+        lines = [head]
+        for e in self.failures:
+            if e.rejects_rows:
+                shown = ", ".join(f"{r.sample_id[:12]} = {r.value!r}" for r in e.rows[:5])
+                more = f" and {len(e.rows) - 5} more" if len(e.rows) > 5 else ""
+                lines.append(f"  ✗ {e.name}: {len(e.rows)} rows ({shown}{more}) must be {e.bound}")
+            else:
+                lines.append(f"  ✗ {e.name}: {e.advice or f'observed {e.observed!r}'}")
         if self.docs_index:
             lines.append(f"  docs: {self.docs_index}")
         return "\n".join(lines)
@@ -123,8 +209,20 @@ def expectation_name(config: Any) -> str:
     return f"{config.type}({column})" if column else config.type
 
 
+def _interval(low: float | None, high: float | None, low_setting: str | None, high_setting: str | None, *,
+              strict_low: bool = False) -> str:
+    """A bound for people, naming the settings that set it: ``in [1.0, 240.0] (validation.min_fps, …)``."""
+    left = f"{'(' if strict_low else '['}{low if low is not None else '-inf'}"
+    right = f"{high if high is not None else 'inf'}{']' if high is not None else ')'}"
+    settings = ", ".join(f"validation.{s}" for s in (low_setting, high_setting) if s)
+    return f"in {left}, {right}" + (f" ({settings} in params.yaml)" if settings else "")
+
+
 def build_suite(params: ValidationParams, allowed_generators: Iterable[str]):
-    """The manifest :class:`great_expectations.ExpectationSuite` (not yet added to a context)."""
+    """The manifest :class:`great_expectations.ExpectationSuite` (not yet added to a context).
+
+    Each expectation's ``meta`` holds its scope (``row`` or ``batch``) and, for row ones, the bound
+    a value must meet (quarantine records and reports quote it)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -132,31 +230,77 @@ def build_suite(params: ValidationParams, allowed_generators: Iterable[str]):
     expectations: list = []
     add = expectations.append  # suite.add_expectation compares each new one with all before: O(n²)
 
-    add(gxe.ExpectTableRowCountToBeBetween(min_value=params.min_rows))
+    def row(expectation_type, bound: str, **kwargs) -> None:
+        add(expectation_type(**kwargs, meta={"scope": ROW, "bound": bound}))
+
+    def batch(expectation_type, **kwargs) -> None:
+        add(expectation_type(**kwargs, meta={"scope": BATCH}))
+
+    batch(gxe.ExpectTableRowCountToBeBetween, min_value=params.min_rows)
     for f in MANIFEST_SCHEMA:
-        add(gxe.ExpectColumnToExist(column=f.name))
-        add(gxe.ExpectColumnValuesToBeInTypeList(column=f.name, type_list=_TYPE_NAMES[_kind(f.type)]))
+        batch(gxe.ExpectColumnToExist, column=f.name)
+        type_names = _TYPE_NAMES[_kind(f.type)]
+        row(gxe.ExpectColumnValuesToBeInTypeList, f"of type {' or '.join(type_names)} (vigil.core.sample schema)",
+            column=f.name, type_list=type_names)
         if not f.nullable:
-            add(gxe.ExpectColumnValuesToNotBeNull(column=f.name))
+            row(gxe.ExpectColumnValuesToNotBeNull, "present (a required manifest column)", column=f.name)
 
-    add(gxe.ExpectColumnValuesToBeUnique(column="sample_id"))
-    add(gxe.ExpectColumnValuesToMatchRegex(column="sample_id", regex=r"^[0-9a-f]{64}$"))
-    add(gxe.ExpectColumnValuesToBeInSet(column="label", value_set=list(LABELS)))
-    add(gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)))
-    add(gxe.ExpectColumnValuesToBeInSet(column="generator", value_set=generators))
+    batch(gxe.ExpectColumnValuesToBeUnique, column="sample_id")
+    row(gxe.ExpectColumnValuesToMatchRegex, "64 lower-case hex characters (a sha256)",
+        column="sample_id", regex=r"^[0-9a-f]{64}$")
+    row(gxe.ExpectColumnValuesToBeInSet, f"one of {', '.join(LABELS)}", column="label", value_set=list(LABELS))
+    row(gxe.ExpectColumnValuesToBeInSet, f"one of {', '.join(SPLITS)}", column="split", value_set=list(SPLITS))
+    where = "validation.allowed_generators" if params.allowed_generators is not None else \
+        "the zoo's generators, real and unknown; set validation.allowed_generators"
+    row(gxe.ExpectColumnValuesToBeInSet, f"one of {', '.join(generators)} ({where} in params.yaml)",
+        column="generator", value_set=generators)
 
-    add(gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0, strict_min=True,
-                                          max_value=params.max_duration_s))
-    add(gxe.ExpectColumnValuesToBeBetween(column="fps", min_value=params.min_fps, max_value=params.max_fps))
+    row(gxe.ExpectColumnValuesToBeBetween, _interval(0, params.max_duration_s, None, "max_duration_s", strict_low=True),
+        column="duration_s", min_value=0, strict_min=True, max_value=params.max_duration_s)
+    row(gxe.ExpectColumnValuesToBeBetween, _interval(params.min_fps, params.max_fps, "min_fps", "max_fps"),
+        column="fps", min_value=params.min_fps, max_value=params.max_fps)
     for side in ("width", "height"):
-        add(gxe.ExpectColumnValuesToBeBetween(column=side, min_value=params.min_side, max_value=params.max_side))
-    add(gxe.ExpectColumnValuesToBeBetween(column="n_frames", min_value=1))
-    add(gxe.ExpectColumnValuesToBeBetween(column="frame_count", min_value=1))
+        row(gxe.ExpectColumnValuesToBeBetween, _interval(params.min_side, params.max_side, "min_side", "max_side"),
+            column=side, min_value=params.min_side, max_value=params.max_side)
+    row(gxe.ExpectColumnValuesToBeBetween, "at least 1 (a clip with no sampled frame)", column="n_frames", min_value=1)
+    row(gxe.ExpectColumnValuesToBeBetween, "at least 1 (a clip with no frame)", column="frame_count", min_value=1)
 
-    add(gxe.ExpectColumnMeanToBeBetween(column=IS_FAKE_COLUMN, min_value=params.min_fake_fraction,
-                                        max_value=params.max_fake_fraction))
-    add(gxe.ExpectColumnValuesToBeInSet(column=GROUP_IN_ONE_SPLIT_COLUMN, value_set=[True]))
+    batch(gxe.ExpectColumnMeanToBeBetween, column=IS_FAKE_COLUMN, min_value=params.min_fake_fraction,
+          max_value=params.max_fake_fraction)
+    batch(gxe.ExpectColumnValuesToBeInSet, column=GROUP_IN_ONE_SPLIT_COLUMN, value_set=[True])
     return gx.ExpectationSuite(name=SUITE_NAME, expectations=expectations)
+
+
+def batch_advice(outcome: ExpectationOutcome, params: ValidationParams) -> str:
+    """What a failed batch-level expectation means and which ``params.yaml`` setting changes it."""
+    name, observed, column = outcome.name, outcome.observed, outcome.column
+    examples = ", ".join(r.sample_id[:12] for r in outcome.rows[:3])
+    if name == "expect_table_row_count_to_be_between":
+        return (f"validation.min_rows = {params.min_rows} but the batch has {outcome.n_rows} rows: crawl more or "
+                "lower validation.min_rows in params.yaml")
+    if name == f"expect_column_mean_to_be_between({IS_FAKE_COLUMN})":
+        bounds = (f"[validation.min_fake_fraction = {params.min_fake_fraction}, "
+                  f"validation.max_fake_fraction = {params.max_fake_fraction}]")
+        if not isinstance(observed, (int, float)) or observed != observed:  # None or NaN: nothing labelled
+            return (f"no row is labelled real or fake, so the share of fakes cannot be judged against {bounds}: "
+                    "crawl labelled clips")
+        return (f"the share of fakes among labelled rows is {observed:.3f}, outside {bounds}: crawl more clips of "
+                "the rarer class, or widen the bounds in params.yaml")
+    if name == f"expect_column_values_to_be_in_set({GROUP_IN_ONE_SPLIT_COLUMN})":
+        return (f"{len(outcome.rows) or 'some'} rows share a pair or near-duplicate group with rows in another split"
+                f"{f' (e.g. {examples})' if examples else ''}: ingest assigns splits per group, so this is a bug in "
+                "split assignment, not bad data; no params setting fixes it (report it)")
+    if name == "expect_column_values_to_be_unique(sample_id)":
+        return (f"sample_id repeats{f' (e.g. {examples})' if examples else ''}: ingest keys rows by content hash, so "
+                "this is a bug in the manifest builder; no params setting fixes it (report it)")
+    if name.startswith("expect_column_to_exist"):
+        return f"column {column} is missing: the manifest must follow vigil.core.sample.MANIFEST_SCHEMA"
+    if outcome.systemic:
+        return (f"every one of the {outcome.n_rows} rows fails it (must be {outcome.bound}): a params or pipeline "
+                "problem, not bad clips; check the bound in params.yaml")
+    if outcome.scope == ROW:
+        return f"observed {observed!r}; values must be {outcome.bound} (GX named no row, so the batch is judged)"
+    return f"observed {observed!r}"
 
 
 def with_derived_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -189,6 +333,15 @@ def _observed(result: Mapping[str, Any]) -> Any:
         return {"unexpected_count": result.get("unexpected_count"),
                 "unexpected_sample": list(result.get("partial_unexpected_list") or [])[:10]}
     return None
+
+
+def _failed_rows(result: Mapping[str, Any], column: str | None) -> tuple[RowProblem, ...]:
+    """The rows GX named as unexpected (``unexpected_index_list`` holds {sample_id, column} dicts)."""
+    rows = []
+    for entry in result.get("unexpected_index_list") or ():
+        if isinstance(entry, Mapping) and entry.get(INDEX_COLUMN) is not None:
+            rows.append(RowProblem(str(entry[INDEX_COLUMN]), _plain(entry.get(column)) if column else None))
+    return tuple(rows)
 
 
 def _plain(value: Any) -> Any:
@@ -228,11 +381,15 @@ def validate_manifest(
 ) -> ValidationResult:
     """Validate a manifest table; write Data Docs under ``docs_dir`` (None: no docs).
 
-    Never raises for bad data: every problem is a failed expectation in the result. Raises only
-    when GX itself cannot run.
+    Never raises for bad data: every problem is a failed expectation in the result, row-level ones
+    naming their rows (:meth:`ValidationResult.rejected_rows`), batch-level ones carrying advice that
+    names the setting to change. Raises only when GX itself cannot run.
     """
-    return run_suite(with_derived_columns(df), lambda: build_suite(params, allowed_generators),
-                     "manifest", docs_dir, n_rows=len(df))
+    result = run_suite(with_derived_columns(df), lambda: build_suite(params, allowed_generators),
+                       "manifest", docs_dir, n_rows=len(df))
+    advised = tuple(replace(e, advice=batch_advice(e, params)) if not e.success and not e.rejects_rows else e
+                    for e in result.expectations)
+    return replace(result, expectations=advised)
 
 
 def run_suite(df: pd.DataFrame, make_suite, name: str, docs_dir: str | Path | None, *,
@@ -265,7 +422,11 @@ def run_suite(df: pd.DataFrame, make_suite, name: str, docs_dir: str | Path | No
     suite = context.suites.add(make_suite())
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{name}_validation", data=batch_definition, suite=suite))
-    gx_result = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+    # COMPLETE + the sample_id index column: a failed row expectation names every row it refused
+    result_format: dict[str, Any] = {"result_format": "COMPLETE"}
+    if INDEX_COLUMN in df:
+        result_format["unexpected_index_column_names"] = [INDEX_COLUMN]
+    gx_result = definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
     validated = time.perf_counter()
 
     if docs_dir is not None:
@@ -279,8 +440,13 @@ def run_suite(df: pd.DataFrame, make_suite, name: str, docs_dir: str | Path | No
         exc = r.exception_info or {}
         if isinstance(exc, Mapping) and exc.get("raised_exception"):
             details["exception"] = exc.get("exception_message")
-        outcomes.append(ExpectationOutcome(name=expectation_name(r.expectation_config), success=bool(r.success),
-                                           observed=_plain(_observed(r.result or {})), details=details))
+        config = r.expectation_config
+        meta = dict(config.meta or {})
+        outcomes.append(ExpectationOutcome(
+            name=expectation_name(config), success=bool(r.success), observed=_plain(_observed(r.result or {})),
+            details=details, scope=str(meta.get("scope", BATCH)), column=config.kwargs.get("column"),
+            bound=str(meta.get("bound", "")), rows=_failed_rows(r.result or {}, config.kwargs.get("column")),
+            n_rows=int(len(df) if n_rows is None else n_rows)))
     order = {expectation_name(e.configuration): i for i, e in enumerate(suite.expectations)}
     outcomes.sort(key=lambda o: order.get(o.name, len(order)))
     finished = time.perf_counter()

@@ -8,6 +8,12 @@ annotations are all stale (made under another prompt, taxonomy or annotator vers
 examples (a model's prediction disagrees with the label) and those a person flagged. Switching
 the annotator (synthetic → a teacher) makes every machine annotation stale, so that
 ``reannotate`` hands the whole version to the new annotator; human annotations stay.
+
+One annotation run per workspace: :func:`annotate` holds ``workspace_lock(workspace, "annotate")``,
+the lock the Label Studio import and export take as well (:mod:`vigil.jobs.labelstudio`), since all
+of them write the annotation records and the registry a labelled version is made of. A second run is
+refused with :class:`~vigil.io.locks.WorkspaceBusy` (exit 7) naming the holder. The staging folder of
+a version is the run's own (``annotate/batches/<batch>-<random>``), removed when the run ends.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +37,15 @@ from vigil.core.progress import ProgressCallback
 from vigil.core.records import ArtifactTruth
 from vigil.core.taxonomy import load_taxonomy
 from vigil.io.annotations import load_annotations, open_flags, write_annotation
+from vigil.io.locks import workspace_lock
 from vigil.io.store import ObjectStore
 from vigil.jobs.ingest import crawled_items, stage_batch
 from vigil.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+#: The workspace lock of every job that writes annotation records or labelled versions.
+ANNOTATE_LOCK = "annotate"
 
 
 class AnnotateError(NotFoundError):
@@ -233,7 +244,14 @@ def annotate(
     predictions: str | Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> AnnotateReport:
-    """Annotate what needs it, validate the annotation table, publish a labelled version."""
+    """Annotate what needs it, validate the annotation table, publish a labelled version (under the
+    workspace's annotate lock: :class:`~vigil.io.locks.WorkspaceBusy` while another run holds it)."""
+    with workspace_lock(rt.workspace, ANNOTATE_LOCK):
+        return _annotate(rt, teacher=teacher, reannotate=reannotate, predictions=predictions, progress=progress)
+
+
+def _annotate(rt: Runtime, *, teacher: TeacherEndpoint | None, reannotate: bool, predictions: str | Path | None,
+              progress: ProgressCallback | None) -> AnnotateReport:
     from vigil.io.registry import files_at, latest_version, open_registry, publish_version, read_manifest_at
     from vigil.io.validation import validate_annotations
 
@@ -290,41 +308,43 @@ def annotate(
     quality_page.write_text(quality_html(quality, title=f"Annotator quality: {versions.annotator} on {latest.tag}"))
     store.put_file(f"reports/annotator-quality/{batch}.json", quality_json, content_type="application/json")
     store.put_file(f"reports/annotator-quality/{batch}.html", quality_page, content_type="text/html")
-    stage = workspace / "annotate" / "batches" / batch
-    stage.mkdir(parents=True, exist_ok=True)
-    table_path = stage / "annotations.parquet"
-    table.to_parquet(table_path, index=False)
-    base.update(quality=quality.to_dict(), quality_report=str(quality_page),
-                docs_index=str(validation.docs_index), validation_summary=validation.summary())
-    inputs = {"dataset": latest.tag, "manifest_md5": latest.manifest_md5,
-              "annotations": sha256_json(sorted(c.annotation_id for c in chosen.values() if c))}
+    batches = workspace / "annotate" / "batches"
+    batches.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{batch}-", dir=batches))  # this run's own: never shared, never reused
+    try:
+        table_path = stage / "annotations.parquet"
+        table.to_parquet(table_path, index=False)
+        base.update(quality=quality.to_dict(), quality_report=str(quality_page),
+                    docs_index=str(validation.docs_index), validation_summary=validation.summary())
+        inputs = {"dataset": latest.tag, "manifest_md5": latest.manifest_md5,
+                  "annotations": sha256_json(sorted(c.annotation_id for c in chosen.values() if c))}
 
-    if not validation.success:
-        qkey = f"quarantine/annotations/{batch}"
-        store.put_file(f"{qkey}/annotations.parquet", table_path)
-        store.put_json(f"{qkey}/reason.json", {"reason": "validation_failed",
-                                               "failed_expectations": validation.failed_names(),
-                                               "detail": validation.summary()})
-        ledger.append("annotation.reject", inputs=inputs, outputs={"quarantine": store.uri(qkey)},
-                      params={"annotate": cfg.model_dump(mode="json"), "source": source})
+        if not validation.success:
+            qkey = f"quarantine/annotations/{batch}"
+            store.put_file(f"{qkey}/annotations.parquet", table_path)
+            store.put_json(f"{qkey}/reason.json", {"reason": "validation_failed",
+                                                   "failed_expectations": validation.failed_names(),
+                                                   "detail": validation.summary()})
+            ledger.append("annotation.reject", inputs=inputs, outputs={"quarantine": store.uri(qkey)},
+                          params={"annotate": cfg.model_dump(mode="json"), "source": source})
+            return AnnotateReport(status="rejected", failed_expectations=tuple(validation.failed_names()), **base)
+
+        manifest_path, frames_root = stage_batch(manifest, workspace / "ingest" / "samples", stage / "version")
+        version = publish_version(
+            registry, manifest_path, frames_root, move=True,
+            message=f"labelled: {len(ids)} samples annotated by {versions.annotator} ({source})",
+            extra_files={"annotations.parquet": table_path, "annotator_quality.json": quality_json},
+            metadata={"kind": "labelled", "base_tag": latest.tag, "content_id": content_id, "source": source,
+                      "annotator": versions.annotator, "prompt_version": versions.prompt_version,
+                      "taxonomy_version": versions.taxonomy_version, "annotator_quality": quality.to_dict(),
+                      "counts": latest.metadata.get("counts", {})},
+        )
+        ledger.append("annotation.publish", inputs=inputs,
+                      outputs={"tag": version.tag, "git_rev": version.git_rev, "manifest_md5": version.manifest_md5,
+                               "annotations": [a.annotation_id for a in produced],
+                               "quality_report": store.uri(f"reports/annotator-quality/{batch}.json")},
+                      params={"annotate": cfg.model_dump(mode="json"), "source": source,
+                              "annotator": versions.annotator, "selected": base["selected"]})
+        return AnnotateReport(status="published", version_tag=version.tag, **base)
+    finally:
         shutil.rmtree(stage, ignore_errors=True)
-        return AnnotateReport(status="rejected", failed_expectations=tuple(validation.failed_names()), **base)
-
-    manifest_path, frames_root = stage_batch(manifest, workspace / "ingest" / "samples", stage / "version")
-    version = publish_version(
-        registry, manifest_path, frames_root, move=True,
-        message=f"labelled: {len(ids)} samples annotated by {versions.annotator} ({source})",
-        extra_files={"annotations.parquet": table_path, "annotator_quality.json": quality_json},
-        metadata={"kind": "labelled", "base_tag": latest.tag, "content_id": content_id, "source": source,
-                  "annotator": versions.annotator, "prompt_version": versions.prompt_version,
-                  "taxonomy_version": versions.taxonomy_version, "annotator_quality": quality.to_dict(),
-                  "counts": latest.metadata.get("counts", {})},
-    )
-    ledger.append("annotation.publish", inputs=inputs,
-                  outputs={"tag": version.tag, "git_rev": version.git_rev, "manifest_md5": version.manifest_md5,
-                           "annotations": [a.annotation_id for a in produced],
-                           "quality_report": store.uri(f"reports/annotator-quality/{batch}.json")},
-                  params={"annotate": cfg.model_dump(mode="json"), "source": source,
-                          "annotator": versions.annotator, "selected": base["selected"]})
-    shutil.rmtree(stage, ignore_errors=True)
-    return AnnotateReport(status="published", version_tag=version.tag, **base)

@@ -160,6 +160,9 @@ def evaluate_model(rt: Runtime, model: ModelRef, evalset: EvalSet, *, server: st
         predictions = predict_server(server, served_model or model.name, evalset, model.profile, model_name=model.name,
                                      max_new_tokens=settings.max_new_tokens, on_batch=report)
     else:
+        from vigil.train.threads import pin_threads
+
+        pin_threads(rt.params.train.threads)  # the model runs in this process: a bounded team (see train.threads)
         predictions = predict_offline(model.model_dir, evalset, model.profile, model_name=model.name,
                                       batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
                                       on_batch=report)
@@ -357,13 +360,14 @@ def compare_metrics(rt: Runtime, runs: GateEvaluations, decision_id: str) -> str
 
 def promote_on_pass(rt: Runtime, candidate: str, record: GateRecord) -> bool:
     """Step 6: on a pass, the champion alias moves to the candidate (with the decision as its reason)."""
-    from vigil.io.models import read_alias, set_alias
+    from vigil.io.locks import workspace_lock
+    from vigil.io.models import set_alias
 
-    if record.verdict != "pass" or read_alias(rt.store, CHAMPION) == candidate:
+    if record.verdict != "pass":
         return False
-    set_alias(rt.store, rt.ledger, CHAMPION, candidate,
-              reason={"decision": record.decision_id, "record_sha256": record.record_sha256})
-    return True
+    with workspace_lock(rt.workspace, "promote"):
+        return set_alias(rt.store, rt.ledger, CHAMPION, candidate,
+                         reason={"decision": record.decision_id, "record_sha256": record.record_sha256})
 
 
 def gate(rt: Runtime, candidate: str, *, champion: str | None = None, promote: bool = True,

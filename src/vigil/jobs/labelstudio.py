@@ -1,4 +1,10 @@
-"""Human annotation through Label Studio: export a labelled version as tasks, import exports back."""
+"""Human annotation through Label Studio: export a labelled version as tasks, import exports back.
+
+Both hold the workspace's ``annotate`` lock (:data:`vigil.jobs.annotate.ANNOTATE_LOCK`), the one the
+annotate job holds: an import writes the annotation records a labelled version is chosen from, and
+an export opens the data registry the annotate job publishes to, so none of them runs beside another;
+a second is refused with :class:`~vigil.io.locks.WorkspaceBusy` (exit 7) naming the holder.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from vigil.core.annotation import Annotation
 from vigil.core.hashing import sha256_file
 from vigil.core.taxonomy import load_taxonomy
 from vigil.io.annotations import write_annotation
+from vigil.io.locks import workspace_lock
 from vigil.io.store import ObjectStore
+from vigil.jobs.annotate import ANNOTATE_LOCK
 from vigil.jobs.runtime import Runtime
 
 
@@ -35,6 +43,12 @@ def export_version(rt: Runtime, out_path: str | Path, *, tag: str | None = None,
     Media and frame URLs are ``media_base_url`` + the store key, which is how Label Studio's
     local-files or cloud-storage source reaches the same objects.
     """
+    with workspace_lock(rt.workspace, ANNOTATE_LOCK):
+        return _export_version(rt, out_path, tag=tag, media_base_url=media_base_url, config_path=config_path)
+
+
+def _export_version(rt: Runtime, out_path: str | Path, *, tag: str | None, media_base_url: str,
+                    config_path: str | Path | None) -> ExportReport:
     import pandas as pd
 
     from vigil.annotate.labelstudio.config import labeling_config
@@ -75,6 +89,11 @@ def _chosen_records(store: ObjectStore, table) -> dict[str, Annotation]:
 
 def import_export(rt: Runtime, export_path: str | Path) -> ImportReport:
     """Store every human annotation of a Label Studio export as a new record; returns (count, problems)."""
+    with workspace_lock(rt.workspace, ANNOTATE_LOCK):
+        return _import_export(rt, export_path)
+
+
+def _import_export(rt: Runtime, export_path: str | Path) -> ImportReport:
     from vigil.annotate.labelstudio.imports import import_annotations
     from vigil.core.grammar import PROMPT_VERSION
 

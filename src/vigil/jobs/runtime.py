@@ -4,6 +4,11 @@ A run loads ``params.yaml`` once: :func:`load_runtime` stores the parameters as 
 snapshot (``params/<sha256>.yaml`` in the store) and every later step of the same run loads that
 snapshot by its hash (:func:`load_runtime` with ``params_ref``), so an edit to the file during a long
 run cannot mix two parameter sets in one model's lineage. Every ledger event names the snapshot.
+
+Parameters are checked where they are loaded: :mod:`vigil.config.params` checks everything it can
+alone, and :func:`check_params` adds the rules that need a domain package (the zoo's generator
+names), which vigil.config may not import. Entry points load through :func:`load_runtime` or
+:func:`load_checked_params`, so that both checks run before anything starts.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigil.config.errors import ConfigError, NotFoundError
-from vigil.config.params import Params, load_params, params_snapshot, parse_params_yaml
+from vigil.config.params import Params, load_configured_params, params_snapshot, parse_params_yaml
 from vigil.config.settings import ENV_PREFIX, Settings, load_settings
 from vigil.core.hashing import sha256_bytes
 from vigil.io.ledger import Ledger
@@ -100,10 +105,34 @@ def teacher_endpoint(settings: Settings):
     return TeacherEndpoint(settings.teacher_url, settings.teacher_model, key)
 
 
+def check_params(params: Params, source: str = "params.yaml") -> Params:
+    """The checks vigil.config cannot make (it imports no domain package): every ``zoo.generators`` name is
+    one of the zoo's fake generators. Without it an unknown name fails much later, deep in a render."""
+    if params.zoo.generators is None:
+        return params  # all of them; and the zoo's import (numpy, scipy) is only paid when names are listed
+    from vigil.zoo.generators import fake_generator_names
+
+    known = fake_generator_names()
+    unknown = [name for name in params.zoo.generators if name not in known]
+    if unknown:
+        raise ConfigError(f"invalid configuration in {source}:\n  zoo.generators = {list(params.zoo.generators)!r}: "
+                          f"unknown fake generator(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)} "
+                          "(or null for all)")
+    return params
+
+
+def load_checked_params(settings: Settings, params_file: str | Path | None = None) -> Params:
+    """The parameters of an entry point that needs no store (``vigil zoo serve``, ``vigil config show``):
+    loaded like :func:`load_runtime` loads them (``--params``, VIGIL_PARAMS_FILE, ./params.yaml) and checked."""
+    return check_params(load_configured_params(settings, params_file), str(params_file or settings.params_file))
+
+
 def configure_prefect(settings: Settings) -> None:
     """Point Prefect at the configured API, or keep its ephemeral API's state in the workspace.
 
-    Must run before ``import prefect`` reads its settings. Explicit PREFECT_* variables win.
+    Must run before ``import prefect`` reads its settings. Explicit PREFECT_* variables win. The
+    workspace and PREFECT_HOME folders are created here: Prefect does not create a missing home, and
+    its ephemeral server then never answers (a fresh S3 workspace has no folder until now).
     """
     if settings.prefect_api_url:
         os.environ.setdefault("PREFECT_API_URL", settings.prefect_api_url)
@@ -111,6 +140,18 @@ def configure_prefect(settings: Settings) -> None:
     # A fresh PREFECT_HOME can take longer than the default 20 s to start the ephemeral server.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _make_folder(settings.workspace_path, f"the workspace ({ENV_PREFIX}WORKSPACE)")
+    _make_folder(Path(os.environ["PREFECT_HOME"]).expanduser(), "PREFECT_HOME")
+
+
+def _make_folder(path: Path, what: str) -> None:
+    """Create ``path`` (and its parents), or say which folder cannot be made and why."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot create {what} folder {path}: {reason}; point it at a folder you can write "
+                          "(not under a file)") from exc
 
 
 def load_runtime(params_file: str | Path | None = None, *, params_ref: str | None = None,
@@ -118,17 +159,19 @@ def load_runtime(params_file: str | Path | None = None, *, params_ref: str | Non
     """Settings + params + store + ledger, validated up front: bad config or an unreachable store fails here.
 
     ``params_ref`` (a snapshot hash from an earlier :func:`load_runtime` of the same run) wins over
-    ``params_file``; without either, the settings' ``VIGIL_PARAMS_SNAPSHOT`` and then ``VIGIL_PARAMS_FILE`` apply.
-    With ``check_store`` the store is probed and the parameter snapshot written.
+    ``params_file``; without either, the settings' ``VIGIL_PARAMS_SNAPSHOT`` and then ``VIGIL_PARAMS_FILE`` apply,
+    and last ``./params.yaml`` or, where there is none, the built-in defaults. A named file that does not exist
+    is a ConfigError. With ``check_store`` the store is probed and the parameter snapshot written.
     """
     settings = load_settings()
     params_ref = params_ref or (None if params_file else settings.params_snapshot)
-    params = None if params_ref else load_params(params_file or settings.params_file)
+    params = None if params_ref else load_checked_params(settings, params_file)
     store = open_store(settings)
     if check_store:
         store.check()
     if params is None:
         params, params_hash = load_params_snapshot(store, params_ref), params_ref
+        check_params(params, store.uri(params_key(params_hash)))
     else:
         params_hash = save_params_snapshot(store, params) if check_store else params_snapshot(params)[1]
     ledger = Ledger(open_ledger_store(settings), settings.ledger_retain_days, settings.workspace_path,

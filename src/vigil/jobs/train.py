@@ -4,6 +4,17 @@ runs them (``dvc repro``) and registers the result as a candidate model version.
 Each stage function reads the runtime (settings + params) and fixed paths under ``build/`` and
 ``metrics/`` relative to the project folder, so the same call runs from ``dvc repro``, the CLI,
 a Prefect worker or a test.
+
+One training per workspace at a time: :func:`train` (and each of :func:`repro` and
+:func:`register_candidate`, which the train flow calls as separate tasks) holds the workspace's
+``train`` lock (:mod:`vigil.io.locks`), so a second run is refused at once with
+:class:`~vigil.io.locks.WorkspaceBusy` (exit 7) naming the holder instead of racing it over the DVC
+project and the model registry. The stages ``dvc repro`` starts take no lock: they run as children
+of the holder.
+
+CPU threads: every stage pins torch's team to ``train.threads`` (:mod:`vigil.train.threads`: the
+default, the environment it passes to the ``dvc repro`` stages, and why it matters on a shared
+machine).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from typing import Any
 
 from vigil.config.errors import VigilError
 from vigil.core.model_version import ModelVersion
+from vigil.io.locks import workspace_lock
 from vigil.jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,6 +37,7 @@ log = logging.getLogger(__name__)
 BUILD = Path("build")
 METRICS = Path("metrics")
 STAGES = ("prepare", "pretrain", "sft", "grpo", "heldout")
+LOCK_NAME = "train"
 
 
 class TrainError(VigilError):
@@ -37,13 +50,6 @@ def _paths(project: Path) -> dict[str, Path]:
             "grpo": build / "grpo", "checkpoints": build / "checkpoints", "metrics": project / METRICS}
 
 
-def _threads(rt: Runtime) -> None:
-    import torch
-
-    if rt.params.train.threads:
-        torch.set_num_threads(rt.params.train.threads)
-
-
 def _store_prefix(project: Path) -> str:
     info = json.loads((_paths(project)["prepare"] / "dataset.json").read_text())
     return f"checkpoints/{info['tag']}"
@@ -52,14 +58,15 @@ def _store_prefix(project: Path) -> str:
 def run_stage(rt: Runtime, stage: str, project: str | Path = ".", *, progress: bool = True) -> dict[str, Any]:
     """Run one stage of dvc.yaml; returns its metrics (or, for prepare, the dataset it resolved)."""
     from vigil.models.compat import ensure_transformers_compat
+    from vigil.train.threads import pin_threads
 
+    if stage not in STAGES:
+        raise TrainError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    pin_threads(rt.params.train.threads)  # before the first torch import: the spin count reaches it then
     ensure_transformers_compat()
     project = Path(project)
     p = _paths(project)
     profile, train = rt.params.model.active, rt.params.train
-    if stage not in STAGES:
-        raise TrainError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    _threads(rt)
     if stage == "prepare":
         from vigil.train.prepare import prepare
 
@@ -135,24 +142,29 @@ def _check_project_params(rt: Runtime, project: Path, when: str) -> None:
                          + ("" if when == "before training" else "; then run `vigil train --force`"))
 
 
-def repro(rt: Runtime, project: str | Path, *, force: bool = False) -> None:
+def repro(rt: Runtime, project: str | Path, *, force: bool = False, wait_s: float = 0.0) -> None:
     """``dvc repro`` of the training stages, streaming its output; the venv's tools first on PATH.
 
-    Every stage loads the run's parameter snapshot (``VIGIL_PARAMS_SNAPSHOT``), not the file."""
+    Every stage loads the run's parameter snapshot (``VIGIL_PARAMS_SNAPSHOT``), not the file, and
+    trains on ``train.threads`` CPU threads (passed as ``OMP_NUM_THREADS`` and friends: DVC starts
+    each stage as a new process). Holds the workspace's ``train`` lock (waits up to ``wait_s``)."""
     from vigil.jobs.runtime import PARAMS_SNAPSHOT_ENV
+    from vigil.train.threads import thread_env
 
     project = Path(project)
-    _check_project_params(rt, project, "before training")
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env[PARAMS_SNAPSHOT_ENV] = rt.params_hash
-    cmd = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else []), "heldout"]
-    log.info("running %s in %s", " ".join(cmd[1:]), project)
-    done = subprocess.run(cmd, cwd=project, env=env)
-    if done.returncode:
-        raise TrainError(f"`dvc repro` failed (exit {done.returncode}); its output above names the stage. "
-                         "Run it again to resume from the last checkpoint.")
-    _check_project_params(rt, project, "changed during training and")
+    with workspace_lock(rt.workspace, LOCK_NAME, wait_s=wait_s):
+        _check_project_params(rt, project, "before training")
+        env = dict(os.environ)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env[PARAMS_SNAPSHOT_ENV] = rt.params_hash
+        env.update(thread_env(rt.params.train.threads, env))
+        cmd = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else []), "heldout"]
+        log.info("running %s in %s (%s torch threads)", " ".join(cmd[1:]), project, env["OMP_NUM_THREADS"])
+        done = subprocess.run(cmd, cwd=project, env=env)
+        if done.returncode:
+            raise TrainError(f"`dvc repro` failed (exit {done.returncode}); its output above names the stage. "
+                             "Run it again to resume from the last checkpoint.")
+        _check_project_params(rt, project, "changed during training and")
 
 
 def collect_metrics(project: str | Path) -> dict[str, Any]:
@@ -161,25 +173,31 @@ def collect_metrics(project: str | Path) -> dict[str, Any]:
             for stage in ("pretrain", "sft", "grpo", "heldout") if (folder / f"{stage}.json").is_file()}
 
 
-def register_candidate(rt: Runtime, project: str | Path = ".") -> ModelVersion:
-    """Upload the GRPO model and register it as a candidate model version, with a ledger event."""
+def register_candidate(rt: Runtime, project: str | Path = ".", *, wait_s: float = 0.0) -> ModelVersion:
+    """Upload the GRPO model and register it as a candidate model version, with a ledger event.
+
+    Safe to re-run: the version id is the weights' hash, so the same weights register once, and a
+    registration killed between its record and its ledger event gets the event on the next run
+    (:func:`vigil.io.models.publish_model_version`). Holds the workspace's ``train`` lock."""
     from vigil.io.models import publish_model_version
 
     project = Path(project)
     p = _paths(project)
-    dataset = json.loads((p["prepare"] / "dataset.json").read_text())
-    profile = rt.params.model.active
-    version = publish_model_version(
-        rt.store, rt.ledger, p["grpo"], base=profile.base or "vigil-tiny (built locally)",
-        profile=rt.params.model.profile,
-        params={"snapshot": rt.params_hash, "model": rt.params.model.model_dump(mode="json"),
-                "train": rt.params.train.model_dump(mode="json")},
-        dataset=dataset, metrics=collect_metrics(project))
-    return version
+    with workspace_lock(rt.workspace, LOCK_NAME, wait_s=wait_s):
+        dataset = json.loads((p["prepare"] / "dataset.json").read_text())
+        profile = rt.params.model.active
+        return publish_model_version(
+            rt.store, rt.ledger, p["grpo"], base=profile.base or "vigil-tiny (built locally)",
+            profile=rt.params.model.profile,
+            params={"snapshot": rt.params_hash, "model": rt.params.model.model_dump(mode="json"),
+                    "train": rt.params.train.model_dump(mode="json")},
+            dataset=dataset, metrics=collect_metrics(project))
 
 
-def train(rt: Runtime, project: str | Path = ".", *, force: bool = False) -> ModelVersion:
-    """The whole training pipeline for ``train.dataset``, then the candidate's registration."""
+def train(rt: Runtime, project: str | Path = ".", *, force: bool = False, wait_s: float = 0.0) -> ModelVersion:
+    """The whole training pipeline for ``train.dataset``, then the candidate's registration, under one
+    hold of the workspace's ``train`` lock (a second training is refused before any work starts)."""
     project = project_dir(project)
-    repro(rt, project, force=force)
-    return register_candidate(rt, project)
+    with workspace_lock(rt.workspace, LOCK_NAME, wait_s=wait_s):
+        repro(rt, project, force=force)
+        return register_candidate(rt, project)
