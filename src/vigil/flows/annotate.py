@@ -12,6 +12,7 @@ from prefect.context import TaskRunContext
 from prefect.states import State
 
 from vigil.core.hashing import sha256_json
+from vigil.config.settings import load_settings
 from vigil.core.progress import periodic_lines
 from vigil.flows.resources import ANNOTATE_POLICY, refused, snapshot_ref, task_runtime
 from vigil.io.git import list_tags
@@ -55,7 +56,7 @@ def annotate_flow(params_file: str | None = None, params_ref: str | None = None,
     refused (Failed, WorkspaceBusy) while another annotation run holds the workspace."""
     ref = snapshot_ref(params_file, params_ref)
     try:
-        with workspace_lock(task_runtime(ref).workspace, ANNOTATE_LOCK):  # re-entered by the job, same thread
+        with workspace_lock(load_settings().workspace_path, ANNOTATE_LOCK):  # re-entered by the job, same thread
             return annotate_version(ref, reannotate, predictions)
     except WorkspaceBusy as exc:
         return refused("annotate", exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.states import State
 
+from vigil.config.settings import load_settings
 from vigil.core.progress import periodic_lines
 from vigil.crawl.crawler import CrawlReport
 from vigil.flows.resources import CRAWL_POLICY, refused, snapshot_ref, task_runtime
@@ -33,10 +34,9 @@ def crawl_sources(params_ref: str) -> CrawlReport:
 def crawl_flow(params_file: str | None = None, params_ref: str | None = None) -> CrawlReport | State:
     """Crawl every configured source once; refused (Failed, WorkspaceBusy) while another crawl runs here."""
     ref = snapshot_ref(params_file, params_ref)
-    rt = task_runtime(ref)
     try:
         # Held across the task (same thread: re-entered by run_crawl), so none can start in between.
-        with workspace_lock(rt.workspace, LOCK_NAME):
+        with workspace_lock(load_settings().workspace_path, LOCK_NAME):
             return crawl_sources(ref)
     except WorkspaceBusy as exc:
         return refused("crawl", exc)

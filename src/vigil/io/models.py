@@ -109,13 +109,12 @@ def set_alias(store: ObjectStore, ledger: Ledger, alias: str, version_id: str, *
     Returns whether the alias moved. When it already names ``version_id``, nothing moves, but a move
     whose ledger event was lost (a process killed between the two writes) is recorded now.
     """
-    if read_alias(store, alias) == version_id:
-        record = store.get_json(alias_key(alias))
+    previous = read_alias(store, alias)
+    if previous == version_id:
         if not _last_alias_event_names(ledger, alias, version_id):
-            _record_alias_move(ledger, record, repaired=True)  # type: ignore[arg-type]
+            _record_alias_move(ledger, store.get_json(alias_key(alias)), repaired=True)  # type: ignore[arg-type]
             log.warning("%s was moved to %s without its ledger event: recorded it now", alias, version_id)
         return False
-    previous = read_alias(store, alias)
     record = {"alias": alias, "version_id": version_id, "previous": previous, **reason}
     store.put_json(alias_key(alias), record)
     _record_alias_move(ledger, record)

@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 # Objects up to this size go up in one part, so that the ETag is the plain MD5 we can compare.
 PART_SIZE = 64 * 1024 * 1024
+# Largest create-if-absent upload sent as one conditional PUT (read into memory whole); larger ones look first.
+CONDITIONAL_PUT_MAX = 8 * 1024 * 1024
 
 
 class StoreError(ServiceError):
@@ -515,9 +517,9 @@ class S3Store(ObjectStore):
         call's own write (or an identical content-addressed one) and the put succeeds; anything else
         there is :class:`ObjectExists`. The check and the put are two requests, so two writers racing
         on one key can still both write; keys written ``if_absent`` are content-addressed or unique,
-        where that race stores identical bytes — except for single-part objects (ledger events,
-        records), which are sent with ``If-None-Match: *`` so that the server itself refuses the
-        second writer (S3, MinIO and SeaweedFS honour it; a server that ignores it falls back to the
+        where that race stores identical bytes — except for small objects (ledger events, records,
+        up to :data:`CONDITIONAL_PUT_MAX`), sent with ``If-None-Match: *`` so that the server itself
+        refuses the second writer (S3, MinIO and SeaweedFS honour it; a server that ignores it falls back to the
         look-then-put above). A multipart upload cut off mid-way is restarted whole; the abandoned
         parts are left to the bucket's lifecycle rules.
         """
@@ -526,6 +528,9 @@ class S3Store(ObjectStore):
         from minio.retention import Retention
 
         src = Path(path)
+        size = src.stat().st_size
+        conditional = if_absent and size <= CONDITIONAL_PUT_MAX
+        # Looked up first even before a conditional PUT: a server that ignores If-None-Match would overwrite.
         if if_absent and self.exists(key):
             raise ObjectExists(f"{self.uri(key)} already exists; content-addressed objects are never overwritten")
         expected_sha = sha256_file(src)
@@ -534,7 +539,6 @@ class S3Store(ObjectStore):
         if retain_days > 0:
             until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=retain_days)
             retention = Retention(GOVERNANCE, until)
-        size = src.stat().st_size
         tries = 0
 
         def attempt():
@@ -548,7 +552,7 @@ class S3Store(ObjectStore):
                         log.info("%s: the put whose answer was lost had landed; not writing it again", self.uri(key))
                         return landed
                     raise ObjectExists(f"{self.uri(key)} was written by someone else while this upload was retried")
-            if if_absent and size < PART_SIZE:
+            if conditional:
                 return self._put_if_none_match(key, src.read_bytes(), content_type, meta, retention)
             with open(src, "rb") as fh:
                 return self.client.put_object(
