@@ -11,8 +11,8 @@ from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
 from prefect.states import State
 
-from vigil.core.hashing import sha256_json
 from vigil.config.settings import load_settings
+from vigil.core.hashing import sha256_json
 from vigil.core.progress import periodic_lines
 from vigil.flows.resources import ANNOTATE_POLICY, refused, snapshot_ref, task_runtime
 from vigil.io.git import list_tags
