@@ -192,6 +192,56 @@ def test_export_replaces_atomically_and_rejects_mismatched_items(tmp_path):
     assert len(list(tmp_path.iterdir())) == 1
 
 
+def test_label_only_clips_are_exported_first_flagged_with_the_verdict_alone(tmp_path):
+    from vigil.annotate.label_only import label_only_annotation
+
+    # given a grounded fake, a real, and a crawled fake whose annotation is label-only, in that order
+    lo = label_only_annotation(sid(5), "fake", prompt_version=PV, taxonomy_version=TV)
+    anns = [fake_annotation(0), real_annotation(1), lo]
+    # when they are exported
+    tasks = json.loads(export_tasks([item(a) for a in anns], tmp_path / "t.json", model_version="m").read_text())
+    # then the label-only task comes first, flagged and prioritised with a note; the rest keep their order
+    assert _format_errors(tasks) == []
+    assert [t["data"]["sample_id"] for t in tasks] == [lo.sample_id, anns[0].sample_id, anns[1].sample_id]
+    assert [(t["data"]["needs_grounding"], t["data"]["priority"]) for t in tasks] == [(True, 1), (False, 0), (False, 0)]
+    assert "no artifact has been localised" in tasks[0]["data"]["grounding_note"]
+    assert tasks[1]["data"]["grounding_note"] == ""
+    # and its pre-annotation is the verdict alone: no regions, no pre-filled text
+    assert [r["type"] for r in tasks[0]["predictions"][0]["result"]] == ["choices"]
+    assert tasks[0]["predictions"][0]["result"][0]["value"] == {"choices": ["Fake"]}
+    # and the labeling config shows the note
+    notes = [el for el in ET.fromstring(labeling_config()).iter("Text") if el.get("value") == "$grounding_note"]
+    assert len(notes) == 1
+
+
+def test_a_person_grounding_a_label_only_task_gives_a_grounded_human_record(tmp_path):
+    from vigil.annotate.label_only import label_only_annotation
+
+    lo = label_only_annotation(sid(6), "fake", prompt_version=PV, taxonomy_version=TV)
+    tasks = json.loads(export_tasks([item(lo)], tmp_path / "t.json", model_version="m").read_text())
+
+    def ground(a):  # the person keeps Fake and draws one artifact, box and span
+        a["result"] += [
+            {"id": "b1", "from_name": BOX, "to_name": VIDEO, "type": "videorectangle",
+             "value": {"framesCount": 144, "duration": DURATION, "labels": ["Unnatural Blur"], "sequence": [
+                 {"frame": 25, "time": 1.0, "x": 10.0, "y": 20.0, "width": 30.0, "height": 40.0, "rotation": 0,
+                  "enabled": True},
+                 {"frame": 72, "time": 2.958333, "x": 10.0, "y": 20.0, "width": 30.0, "height": 40.0, "rotation": 0,
+                  "enabled": False}]}},
+            {"id": "s1", "from_name": SPAN, "to_name": VIDEO, "type": "timelinelabels",
+             "value": {"ranges": [{"start": 25, "end": 72}], "timelinelabels": ["Unnatural Blur"]}}]
+
+    res = import_annotations(write(tmp_path, submit(tasks, completed_by={"id": 4, "email": "cy@x.org"}, edit=ground)),
+                             prompt_version=PV, taxonomy_version=TV)
+    # then the import is a grounded human annotation of the same clip, its explanation rendered from the regions
+    (human,) = res
+    assert res.problems == ()
+    assert human.provenance.kind == "human" and human.label == "fake" and human.status == "accepted"
+    assert human.artifacts == (AnnotatedArtifact(type="Unnatural Blur", t=(1.0, 3.0), bbox=(0.1, 0.2, 0.4, 0.6)),)
+    out = check(human.explanation, duration_s=DURATION)
+    assert out.ok and [e.type for e in out.evidence] == ["Unnatural Blur"]
+
+
 # ------------------------------------------------------------------------------ import
 
 

@@ -85,6 +85,48 @@ def test_skyra_real_example_has_typeless_normal_segment():
     assert out.evidence[0].well_formed
 
 
+# Skyra's own examples (its GRPO reward's docstring) box camera motion and normal segments this way.
+SKYRA_WHOLE_FRAME = """<think>The camera pans over a street. Here is a normal segment:
+<t>[1.50, 2.50]</t> at <bbox>[0.0, 0.0, 0.0, 0.0]</bbox>. But I found
+<type>Camera Motion Inconsistency</type> in <t>[3.89, 4.53]</t> at <bbox>[0.0, 0.0, 0.0, 0.0]</bbox>,
+the whole view jumps.</think><answer>Fake</answer>"""
+
+
+def test_skyra_zero_box_reads_as_the_whole_frame():
+    # Given Skyra's zero boxes for a typeless normal segment and a frame-wide artifact
+    # When checked
+    out = check(SKYRA_WHOLE_FRAME, duration_s=5.0)
+    # Then the output is clean and both evidences are well formed, with the whole frame as box
+    assert out.ok, out.violations
+    assert out.evidence == (Evidence(None, (1.5, 2.5), grammar.WHOLE_FRAME),
+                            Evidence("Camera Motion Inconsistency", (3.89, 4.53), grammar.WHOLE_FRAME))
+    assert all(e.whole_frame for e in out.evidence) and out.n_well_formed == 2
+
+
+@pytest.mark.parametrize("b_text", ["[0, 0, 0, 0]", "0.00 0.00 0.00 0.00", "(0.,-0.0,0e0,.0)"])
+def test_every_spelling_of_the_zero_box_is_the_whole_frame(b_text):
+    out = check(wrap(f"<type>Lighting Inconsistency</type> in <t>[0, 1]</t> at <bbox>{b_text}</bbox>"))
+    assert out.ok, out.violations
+    assert out.evidence[0].bbox == (0.0, 0.0, 1.0, 1.0) and out.evidence[0].whole_frame
+
+
+@pytest.mark.parametrize("b_text", ["[0.5, 0.0, 0.5, 0.0]", "[0, 0, 0, 0.5]", "[0.3, 0.3, 0.3, 0.3]"])
+def test_other_empty_boxes_stay_degenerate(b_text):
+    # Given a box with x1 == x2 or y1 == y2 that is not the all-zero box
+    out = check(wrap(f"<type>Unnatural Blur</type> in <t>[0, 1]</t> at <bbox>{b_text}</bbox>"))
+    # Then it is still a violation and not read as the whole frame
+    assert "bbox_degenerate" in out.codes
+    assert not out.evidence[0].whole_frame
+
+
+def test_whole_frame_evidence_round_trips_through_render():
+    # Given a parsed zero box, rendered back (as [0, 0, 1, 1]) and read again
+    ev = parse(SKYRA_WHOLE_FRAME).evidence[1]
+    again = parse(render("Fake", [ev])).evidence
+    # Then the evidence is the same, still whole-frame
+    assert again == (ev,) and again[0].whole_frame
+
+
 def test_ivy_fake_example():
     out = check(IVY_FAKE)
     assert out.ok, out.violations
@@ -293,7 +335,8 @@ _evidence = st.builds(
     Evidence,
     type=st.one_of(st.none(), st.sampled_from(L3)),
     t=st.one_of(st.none(), st.tuples(_time, _time)),
-    bbox=st.one_of(st.none(), st.tuples(_coord, _coord, _coord, _coord)),
+    # The zero box is Skyra's spelling of the whole frame and reads back as [0, 0, 1, 1] (tested below).
+    bbox=st.one_of(st.none(), st.tuples(_coord, _coord, _coord, _coord).filter(lambda b: any(b))),
 ).filter(lambda e: e.type or e.t or e.bbox)
 _prose = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ,.;:'!?()[]-\n0123456789", max_size=40)
 

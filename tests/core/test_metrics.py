@@ -233,6 +233,23 @@ def test_grounding_one_artifact_matched_exactly_and_one_missed(predictions):
                                     "type_accuracy": 0.5})
 
 
+def test_grounding_of_a_whole_frame_box_is_the_truth_boxs_share_of_the_frame(predictions):
+    # Given A/p1 answered with Skyra's zero box, read by the grammar as the whole frame
+    from vigil.core.evaluation import EvidenceItem
+    from vigil.core.grammar import check
+
+    [ev] = check("<think><type>Shape Distortion</type> in <t>[0.0, 0.6]</t> at <bbox>[0, 0, 0, 0]</bbox>"
+                 "</think><answer>Fake</answer>").evidence
+    a_p1 = next(p for p in predictions if p.video_id == "A/p1")
+    whole = a_p1.model_copy(update={"evidence": (EvidenceItem(type=ev.type, t=ev.t, bbox=ev.bbox),)})
+    # When grounded against the shape distortion (a 0.4 × 0.4 box)
+    scores = grounding_scores([(whole, clip_for(a_p1, truth=(SHAPE,), has_truth=True))])
+    # Then time and type match exactly and the box IoU is the truth's area, 0.16
+    assert whole.evidence[0].whole_frame
+    assert scores == pytest.approx({"clips": 1, "artifacts": 1, "temporal_iou": 1.0, "box_iou": 0.16,
+                                    "type_accuracy": 1.0})
+
+
 def test_grounding_is_none_without_truth_and_ignores_evidence_of_a_real_answer(predictions):
     # Given clips without known truth
     joined = [(p, clip_for(p)) for p in predictions]
@@ -325,7 +342,7 @@ def test_evaluation_metrics_end_to_end(predictions, evalset):
     # When every metric is computed
     report = evaluation_metrics(predictions, clips, folder)
     # Then the report has exactly the agreed structure and serialises to JSON
-    assert set(report) == {"clips", "unparsable", "skyra", "accuracy", "macro_f1", "fpr_real",
+    assert set(report) == {"clips", "unparsable", "skyra", "skyra_eval", "accuracy", "macro_f1", "fpr_real",
                            "format_compliance", "ap", "roc_auc", "ece", "scored_clips", "reliability",
                            "confusion", "grounding", "masks", "rouge_l", "latency", "per_generator",
                            "per_artifact_type"}
@@ -342,6 +359,13 @@ def test_evaluation_metrics_end_to_end(predictions, evalset):
     assert (report["clips"], report["unparsable"], report["scored_clips"]) == (10, 2, 8)
     assert report["skyra"]["paired_balanced_accuracy"] == 0.625
     assert report["skyra"]["f1"] == round((0.4 + 6 / 7) / 2, 4)
+    # And beside it Skyra's eval.py: pairs only, an Error read as Fake. A: p1 (✓, ✓), p2 (real called
+    #     Fake ✗, Error → Fake ✓) -> BA (1/2 + 1)/2, recall 1, F1 4/(4 + 1); B (p1, p4) the same
+    assert {k: report["skyra_eval"][k] for k in ("balanced_accuracy", "recall", "f1", "pairs", "read_as_fake",
+                                                 "unpaired_fakes", "unpaired_reals")} == {
+        "balanced_accuracy": 0.75, "recall": 1.0, "f1": 0.8, "pairs": 4, "read_as_fake": 2,
+        "unpaired_fakes": 2, "unpaired_reals": 1}
+    assert report["skyra_eval"]["as_printed"] == {"acc": "75.00", "recall": "100.00", "f1": "80.00"}
     assert (report["accuracy"], report["macro_f1"], report["fpr_real"], report["format_compliance"]) == (
         0.6, round(7 / 12, 4), 0.5, 0.7)
     assert report["confusion"] == {"Real": {"Real": 2, "Fake": 1, "Error": 1},

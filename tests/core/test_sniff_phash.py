@@ -32,6 +32,8 @@ def files(tmp_path_factory):
     mf.ffmpeg("-i", str(mp4), "-c", "copy", str(mkv))
     avi = d / "clip.avi"
     mf.ffmpeg("-i", str(mp4), "-c:v", "mpeg4", str(avi))
+    ts = d / "clip.ts"
+    mf.ffmpeg("-i", str(mp4), "-c", "copy", str(ts))
     jpeg = d / "still.mp4"
     Image.fromarray(mf.pattern_frames(1, 32, 24)[0]).save(jpeg, format="JPEG")
     return {
@@ -41,6 +43,10 @@ def files(tmp_path_factory):
         "video/x-matroska": mkv,
         "image/gif": mf.make_gif(d, n_frames=4),
         "video/x-msvideo": avi,
+        "video/mp2t": ts,
+        "image/apng": mf.make_apng(d, n_frames=3),
+        "image/webp+animated": mf.make_animated_webp(d, n_frames=3),
+        "image/webp": mf.make_still_webp(d),
         "text/html": mf.make_html_as_mp4(d),
         "application/json": mf.make_json_as_mp4(d),
         "image/png": mf.make_png_as_mp4(d),
@@ -51,15 +57,35 @@ def files(tmp_path_factory):
 @pytest.mark.parametrize(
     "expected",
     ["video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "image/gif", "video/x-msvideo",
-     "text/html", "application/json", "image/png", "image/jpeg"],
+     "video/mp2t", "image/apng", "image/webp+animated", "image/webp", "text/html", "application/json",
+     "image/png", "image/jpeg"],
 )
 def test_sniff_names_real_files_by_content_not_extension(files, expected):
     assert sniff_media_type(head(files[expected])) == expected
 
 
-def test_accepted_types_are_the_five_decodable_video_containers(files):
+def test_accepted_types_are_the_containers_the_bundled_ffmpeg_decodes(files):
+    # given real files of every kind; animated WebP is left out: PyAV's FFmpeg cannot decode it
     accepted = {mime for mime in files if sniff_media_type(head(files[mime])) in ACCEPTED_VIDEO_TYPES}
-    assert accepted == {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "image/gif"}
+    assert accepted == {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "image/gif",
+                        "video/x-msvideo", "video/mp2t", "image/apng"}
+    # then every accepted type has a store suffix and every rejected one a reason
+    assert set(sniff.MEDIA_SUFFIXES) == ACCEPTED_VIDEO_TYPES
+    for mime in set(files) - accepted:
+        assert sniff.describe_rejected(mime) == sniff.REJECTED_TYPES[mime]
+
+
+def test_apng_is_told_from_a_still_png_even_behind_a_colour_profile(tmp_path):
+    # given an APNG whose acTL chunk follows a 3 kB ICC profile, and a still PNG with the same
+    frames = [Image.fromarray(f) for f in mf.pattern_frames(3, 32, 24)]
+    profile = bytes(range(256)) * 12
+    frames[0].save(tmp_path / "a.png", save_all=True, append_images=frames[1:], icc_profile=profile)
+    frames[0].save(tmp_path / "s.png", icc_profile=profile)
+    data = (tmp_path / "a.png").read_bytes()
+    assert data.index(b"iCCP") < data.index(b"acTL") < data.index(b"IDAT")
+    # then only the animated one is accepted
+    assert sniff_media_type(head(tmp_path / "a.png")) == "image/apng"
+    assert sniff_media_type(head(tmp_path / "s.png")) == "image/png"
 
 
 @pytest.mark.parametrize(
@@ -74,6 +100,12 @@ def test_accepted_types_are_the_five_decodable_video_containers(files):
         (b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00", "audio/mp4"),
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", "image/heic"),
         (b"ftyp", None),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + bytes(17) + b"\x00\x00\x00\x08acTL", "image/apng"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + bytes(17) + b"\x00\x00\x00\x00IDAT" + bytes(4) + b"acTL", "image/png"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 \x00\x00\x00\x00", "image/webp"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x10\x00\x00\x00", "image/webp"),
+        (bytes(4) + b"\x47" + bytes(191) + b"\x47" + bytes(191) + b"\x47", "video/mp2t"),
+        (b"\x47" + bytes(187) + b"\x48" + bytes(187), None),
     ],
 )
 def test_sniff_edge_cases(data, expected):

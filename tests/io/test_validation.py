@@ -12,7 +12,7 @@ import pytest
 from vigil.config.params import ValidationParams
 from vigil.core.sample import Sample, read_manifest, write_manifest
 from vigil.core.splits import assign_splits
-from vigil.io.validation import ValidationResult, validate_manifest
+from vigil.io.validation import NO_SETTING, SUITE_NAME, ValidationResult, setting_for, validate_manifest
 
 GENERATORS = ["gen-a", "gen-b"]
 PARAMS = ValidationParams(min_rows=4, min_fake_fraction=0.3, max_fake_fraction=0.7)
@@ -151,6 +151,9 @@ def test_table_defect_fails_its_expectation(good, case):
     assert not result.rejected_rows()
     (failure,) = result.batch_failures
     assert ADVICE_FOR[case] in failure.advice and ADVICE_FOR[case] in result.summary()
+    setting = setting_for(SUITE_NAME, failure.name)  # the table's setting, or that none fixes it
+    assert ("no params" in failure.advice) if setting == NO_SETTING else \
+        all(part in failure.advice for part in setting.split(", "))
 
 
 def test_a_row_expectation_every_row_fails_judges_the_batch(good):

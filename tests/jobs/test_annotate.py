@@ -316,3 +316,111 @@ def test_a_published_run_leaves_no_staging_folder_behind(workspace):
     assert annotate(runtime_for(root, params(), store)).status == "published"
     # then it staged in a folder of its own and removed it; the dead run's folder is untouched
     assert sorted(p.name for p in (root / "annotate" / "batches").iterdir()) == ["0123456789abcdef"]
+
+
+# ---- fakes without ground truth: teacher, else label-only ------------------------------------------
+
+def _strip_ground_truth(store: LocalStore, n: int) -> list[str]:
+    """Make ``n`` crawled fakes look like clips from a real generator: a label, no artifacts."""
+    records = {key: store.get_json(key) for key in store.list_keys("provenance/") if key.endswith(".json")}
+    fakes = sorted({r["sha256"] for r in records.values() if r.get("label") == "fake" and r.get("media_key")})[:n]
+    for key, record in records.items():
+        if record["sha256"] in fakes:
+            store.put_json(key, record | {"artifacts": [], "mask_key": None})
+    return fakes
+
+
+def test_fakes_without_ground_truth_get_label_only_annotations_counted_apart(workspace):
+    from vigil.core.grammar import check
+
+    root, store = workspace
+    # given three crawled fakes with a label but no ground-truth artifacts, and no teacher
+    stripped = _strip_ground_truth(store, 3)
+    # when the version is annotated
+    report = annotate(runtime_for(root, params(), store))
+    # then they are kept as label-only annotations (nothing rejected), counted apart from the grounded ones
+    assert report.status == "published", report.validation_summary
+    assert (report.n_grounded, report.n_label_only, report.n_rejected, report.n_queued_for_humans) == (9, 3, 0, 3)
+    assert report.n_accepted == 12 and "9 grounded, 3 label-only" in report.summary()
+    assert "3 queued for human grounding" in report.summary()
+    table = pd.read_parquet(file_at(open_registry(root / "registry", store), report.version_tag,
+                                    "annotations.parquet")).set_index("sample_id")
+    assert set(table.index[table["kind"] == "label_only"]) == set(stripped)
+    rows = table.loc[stripped]
+    assert (rows["label"] == "fake").all() and (rows["n_evidence"] == 0).all() and rows["label_agrees"].all()
+    assert all(check(text).ok and check(text).label == "fake" for text in rows["explanation"])
+    # and the real clips kept their normal-segment explanations
+    reals = table[table["label"] == "real"]
+    assert set(reals["kind"]) == {"synthetic"} and all(check(t).evidence for t in reals["explanation"])
+    # and re-annotating without a teacher has nothing better to offer: nothing is redone
+    again = annotate(runtime_for(root, params(), store), reannotate=True)
+    assert again.selected == {} and again.status == "unchanged"
+
+
+def test_a_person_grounding_a_label_only_clip_overrides_it(workspace, tmp_path):
+    from vigil.jobs.labelstudio import export_version, import_export
+
+    root, store = workspace
+    stripped = _strip_ground_truth(store, 2)
+    annotate(runtime_for(root, params(), store))
+    rt = runtime_for(root, params(), store)
+    # when the labelled version is exported for Label Studio
+    report = export_version(rt, tmp_path / "tasks.json")
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    # then the two label-only clips are the first tasks, flagged, with the verdict alone
+    assert report.n_needs_grounding == 2 and report.n_tasks == 12
+    assert {t["data"]["sample_id"] for t in tasks[:2]} == set(stripped)
+    assert [t["data"]["needs_grounding"] for t in tasks] == [True] * 2 + [False] * 10
+    # and when a person grounds the first one (a box and a span over frames 2-6) and it is imported
+    task = tasks[0]
+    grounded = task["predictions"][0]["result"] + [
+        {"id": "b1", "from_name": "box", "to_name": "video", "type": "videorectangle",
+         "value": {"framesCount": 8, "duration": 2.0, "labels": ["Shape Distortion"], "sequence": [
+             {"frame": 2, "time": 0.25, "x": 10.0, "y": 10.0, "width": 40.0, "height": 40.0, "rotation": 0,
+              "enabled": True},
+             {"frame": 6, "time": 1.25, "x": 10.0, "y": 10.0, "width": 40.0, "height": 40.0, "rotation": 0,
+              "enabled": False}]}},
+        {"id": "s1", "from_name": "span", "to_name": "video", "type": "timelinelabels",
+         "value": {"ranges": [{"start": 2, "end": 6}], "timelinelabels": ["Shape Distortion"]}}]
+    submitted = {"id": 1, "result": grounded, "completed_by": {"id": 2, "email": "cy@x.org"},
+                 "created_at": "2026-11-21T10:00:00Z", "was_cancelled": False}
+    export = [{**task, "id": 1, "annotations": [submitted]}]
+    (tmp_path / "export.json").write_text(json.dumps(export))
+    assert import_export(rt, tmp_path / "export.json").n_imported == 1
+    # then the next labelled version carries the person's grounded annotation for it; one clip still waits
+    after = annotate(runtime_for(root, params(), store))
+    table = pd.read_parquet(file_at(open_registry(root / "registry", store), after.version_tag,
+                                    "annotations.parquet")).set_index("sample_id")
+    row = table.loc[task["data"]["sample_id"]]
+    assert row["kind"] == "human" and row["n_evidence"] == 1 and list(row["artifact_types"]) == ["Shape Distortion"]
+    assert after.n_queued_for_humans == 1 and (table["kind"] == "label_only").sum() == 1
+
+
+def test_with_a_teacher_fakes_without_ground_truth_are_grounded_by_it(workspace):
+    from tests.support.teacher_server import BAD, teacher_server
+    from vigil.jobs.annotate import TeacherEndpoint
+
+    root, store = workspace
+    # given two fakes without ground truth, and a teacher
+    stripped = _strip_ground_truth(store, 2)
+    with teacher_server() as server:
+        # when the version is annotated with it
+        report = annotate(runtime_for(root, params(), store), teacher=TeacherEndpoint(server.base_url, "teacher-test"))
+        # then every clip went to the teacher under its own label, and the fakes without ground truth
+        # are teacher annotations with grounded evidence: nothing label-only, nothing rejected
+        assert report.status == "published", report.validation_summary
+        assert sorted(c.label for c in server.calls) == ["fake"] * 6 + ["real"] * 6
+        assert (report.n_grounded, report.n_label_only, report.n_rejected) == (12, 0, 0)
+        table = pd.read_parquet(file_at(open_registry(root / "registry", store), report.version_tag,
+                                        "annotations.parquet")).set_index("sample_id")
+        assert set(table.loc[stripped, "kind"]) == {"teacher"} and (table.loc[stripped, "n_evidence"] >= 1).all()
+        # and when another teacher breaks the grammar on every clip, through every repair
+        for _ in range(12 * 3):
+            server.push(BAD)
+        again = annotate(runtime_for(root, params(), store), teacher=TeacherEndpoint(server.base_url, "teacher-2"),
+                         reannotate=True)
+    # then every clip is rejected, and each fake also keeps its verdict as a label-only record; the
+    # version still carries the first teacher's grounded annotations, preferred over label-only ones
+    assert (again.n_rejected, again.n_label_only, again.n_grounded, again.n_queued_for_humans) == (12, 6, 0, 0)
+    kinds = {a.provenance.kind for v in load_annotations(store, stripped).values() for a in v}
+    assert kinds == {"teacher", "label_only"}

@@ -80,6 +80,7 @@ def test_evaluate_writes_skyra_predictions_and_metrics_and_caches_them(workspace
     run = subprocess.run([*VIGIL, "evaluate", model, "fixed"], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "paired balanced accuracy" in run.stdout
+    assert "Skyra eval.py (skyra_eval)" in run.stdout  # Skyra's own numbers beside Vigil's
     # then the predictions are a JSON list in Skyra's layout (plus ours), one per clip of the set
     folder = next((root / "evaluations" / model).iterdir())
     predictions = json.loads((folder / "predictions.json").read_text())
@@ -95,6 +96,9 @@ def test_evaluate_writes_skyra_predictions_and_metrics_and_caches_them(workspace
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["clips"] == len(clips) and metrics["evalset"]["source"]["zoo_seed"] == 303
     assert metrics["grounding"]["artifacts"] > 0 and metrics["masks"]["clips"] > 0
+    # and Skyra's eval.py numbers beside Vigil's, over the same pairs Vigil's strict protocol finds
+    assert metrics["skyra_eval"]["pairs"] == sum(g["pairs"] for g in metrics["skyra"]["per_generator"].values())
+    assert metrics["skyra_eval"]["generators"] >= 1 and metrics["skyra_eval"]["as_printed"]["acc"] is not None
     # and the evaluation is in the ledger; a second run reuses it (no new event)
     from vigil.io.ledger import read_events
     from vigil.io.store import LocalStore

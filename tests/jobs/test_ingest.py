@@ -39,13 +39,14 @@ def params(**validation):
     return parse_params(doc)
 
 
-def add_crawled(store: ObjectStore, path: Path, *, label: str, generator: str, pair_id: str | None) -> str:
+def add_crawled(store: ObjectStore, path: Path, *, label: str, generator: str, pair_id: str | None,
+                source: str = "test") -> str:
     """Record ``path`` as the crawler would: raw object by sha256, then its provenance record."""
     key, _ = put_content_addressed(store, path, prefix="raw", suffix=path.suffix, content_type=MEDIA_TYPES[path.suffix])
     sha = sha256_file(path)
     url = f"https://clips.example.test/{sha[:12]}{path.suffix}"
     item = CrawledItem(sha256=sha, media_key=key, media_type=MEDIA_TYPES[path.suffix], size=path.stat().st_size,
-                       source="test", domain="clips.example.test", media_url=url, final_url=url,
+                       source=source, domain="clips.example.test", media_url=url, final_url=url,
                        fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), phash=video_phash(path),
                        generator=generator, label=label, pair_id=pair_id)
     store.put_json(provenance_key(sha, sha256_bytes(url.encode())), item.model_dump(mode="json"))
@@ -146,7 +147,8 @@ def test_bad_rows_are_quarantined_one_by_one_and_the_rest_published(tmp_path):
     slow = next(quarantined[s] for s, c in bad.items() if c == "fps" and "0.5" in quarantined[s].detail)
     assert "validation.min_fps" in slow.detail
     sora = next(quarantined[s] for s, c in bad.items() if c == "generator")
-    assert "'sora-9000'" in sora.detail
+    assert "'sora-9000'" in sora.detail and "validation.allowed_generators" in sora.detail
+    assert "crawl.sources[test].generator" in sora.detail  # or name it on the source it came from
     assert len(events(rt, "dataset.publish")) == 1 and not events(rt, "dataset.reject")
 
     # and a re-run skips them from the cache: nothing changes, and they are still reported

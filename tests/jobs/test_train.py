@@ -402,3 +402,79 @@ def test_lora_profile_trains_adapters_and_saves_one_merged_model(labelled_worksp
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert {k.split(".")[-2] for k in changed} == set(profile.lora.target_modules)
     assert not any("visual" in k or "embed_tokens" in k or "lm_head" in k for k in changed)
+
+
+def _label_only_workspace(labelled_workspace, tmp_path, n: int = 3) -> tuple[Path, set[str]]:
+    """A copy of the labelled workspace whose ``n`` training fakes lost their ground truth (crawled from a
+    real generator: a label, no artifacts) and were annotated again: label-only annotations."""
+    from vigil.config.params import parse_params
+    from vigil.io.registry import latest_version, open_registry, read_manifest_at
+    from vigil.io.store import LocalStore
+    from vigil.jobs.annotate import annotate
+    from vigil.jobs.runtime import runtime_for
+
+    workspace = tmp_path / "ws"
+    shutil.copytree(labelled_workspace, workspace, symlinks=True)
+    store = LocalStore(workspace / "store")
+    registry = open_registry(workspace / "registry", store)
+    manifest = read_manifest_at(registry, latest_version(registry).tag)
+    fakes = set(sorted(manifest.loc[(manifest["label"] == "fake") & (manifest["split"] == "train"), "sample_id"])[:n])
+    assert len(fakes) == n
+    for key in store.list_keys("provenance/"):
+        record = store.get_json(key)
+        if record.get("sha256") in fakes:
+            store.put_json(key, record | {"artifacts": [], "mask_key": None})
+    for sample_id in fakes:  # their grounded records go: the zoo no longer knows their artifacts
+        shutil.rmtree(store.base / "annotations" / sample_id[:2] / sample_id)
+    report = annotate(runtime_for(workspace, parse_params(small_doc()), store))
+    assert report.status == "published" and report.n_label_only == n, report.summary()
+    return workspace, fakes
+
+
+def test_training_stages_run_on_a_labelled_version_with_label_only_annotations(labelled_workspace, tmp_path):
+    from vigil.jobs.runtime import runtime_for
+    from vigil.jobs.train import run_stage
+    from vigil.models.profile import build_base
+    from vigil.train.prepare import read_samples
+
+    # given a labelled version where three training fakes are label-only, and the tiny base model
+    workspace, label_only = _label_only_workspace(labelled_workspace, tmp_path)
+    project = tmp_path / "project"
+    small = {"max_steps": 2, "batch_size": 2, "checkpoint_every": 2}
+    rt = runtime_for(workspace, parse_params(small_doc(sft=small, grpo={**small, "num_generations": 2})))
+    # when the prepare stage resolves it
+    info = run_stage(rt, "prepare", project, progress=False)
+    # then the label-only samples are there, flagged, with no truth for the grounding reward
+    samples = {s.sample_id: s for s in read_samples(project / "build" / "prepare")}
+    assert info["tag"] == "ds-0003" and info["n_label_only"] == 3
+    assert {sid for sid, s in samples.items() if s.label_only} == label_only
+    assert all(samples[sid].truth is None and samples[sid].label == "fake" for sid in label_only)
+    # and SFT (default: label-only samples left out) then GRPO (which uses them) train on it
+    build_base(rt.params.model.active, project / "build" / "pretrain")
+    sft = run_stage(rt, "sft", project, progress=False)
+    n_train = sum(s.split == "train" for s in samples.values())
+    assert sft["steps"] == 2 and sft["label_only_samples"] == {"seen": 3, "trained": 0}
+    assert sft["train_samples"] == n_train - 3
+    grpo = run_stage(rt, "grpo", project, progress=False)
+    assert grpo["steps"] == 2 and (project / "build" / "grpo" / "model.safetensors").is_file()
+
+
+def test_sft_keeps_label_only_samples_with_their_verdict_target_when_asked():
+    from vigil.config.errors import ConfigError
+    from vigil.train.prepare import TrainingSample
+    from vigil.train.trl_stages import completion_target, sft_samples
+
+    profile = parse_params(small_doc()).model.active
+    lo = TrainingSample("a" * 64, "train", "fake", "g", None, 2.0, "frames/a",
+                        "<think>No artifact was localised in this clip.</think>\n<answer>Fake</answer>", None, True)
+    real = "<think>Calm <t>[0, 1]</t> at <bbox>[0, 0, 1, 1]</bbox>.</think><answer>Real</answer>"
+    grounded = TrainingSample("b" * 64, "train", "real", "real", None, 2.0, "frames/b", real, [])
+    # given the setting 'verdict': label-only samples stay in SFT, their target the verdict with no evidence
+    assert [s.sample_id for s in sft_samples([lo, grounded], "verdict")] == [lo.sample_id, grounded.sample_id]
+    assert completion_target(lo, profile) == "<think></think>\n<answer>Fake</answer>"
+    # and 'skip' (the default) leaves them out
+    assert parse_params(small_doc()).train.sft.label_only == "skip"
+    assert sft_samples([lo, grounded], "skip") == [grounded]
+    # and anything else is refused naming the setting
+    with pytest.raises(ConfigError, match="label_only"):
+        parse_params(small_doc(sft={"label_only": "sometimes"}))

@@ -62,7 +62,7 @@ def make_clip(
     seed: int = 0,
     **write_options,
 ) -> Path:
-    """A pattern clip; the suffix of ``name`` picks the container (.mp4 .mov .webm .gif).
+    """A pattern clip; the suffix of ``name`` picks the container (.mp4 .mov .mkv .webm .avi .ts .gif).
     ``write_options`` go to :func:`vigil.io.encode.write_video` (gop, crf, rotation, pix_fmt...)."""
     frames = pattern_frames(n_frames, width, height, seed)
     return write_video(frames, fps, Path(directory) / name, **write_options)
@@ -115,6 +115,96 @@ def make_rotated_mp4(directory: Path, name: str = "rotated.mp4", rotation: int =
 def make_odd_sized_mp4(directory: Path, name: str = "odd.mp4", width: int = 161, height: int = 121) -> Path:
     """Odd width and height: H.264 allows them with 4:4:4 chroma (4:2:0 needs even sizes)."""
     return make_clip(directory, name, n_frames=12, width=width, height=height, pix_fmt="yuv444p")
+
+
+def make_avi(directory: Path, name: str = "clip.avi", codec: str = "mpeg4", **options) -> Path:
+    """AVI, 160x120, 24 frames at 24 fps, with B-frames: ``codec="mpeg4"`` (MPEG-4 part 2, two
+    B-frames, as Xvid writes it) or ``"h264"``. AVI stores no presentation timestamps (FFmpeg
+    numbers packets in decode order), so with B-frames only the frame's position says when it is
+    shown."""
+    if codec not in ("mpeg4", "h264"):
+        raise ValueError(f"codec must be 'mpeg4' or 'h264', got {codec!r}")
+    if codec == "h264":
+        return make_clip(directory, name, codec="libx264", **options)
+    options.setdefault("b_frames", 2)
+    return make_clip(directory, name, codec="mpeg4", **options)
+
+
+def make_mkv(directory: Path, name: str = "clip.mkv", **options) -> Path:
+    """H.264 in Matroska (no frame count in the container, millisecond timestamps)."""
+    return make_clip(directory, name, **options)
+
+
+def make_ts(directory: Path, name: str = "clip.ts", *, m2ts: bool = False, **options) -> Path:
+    """H.264 in MPEG-TS (its first timestamp is not 0); ``m2ts`` rewrites it as 192-byte M2TS
+    packets (Blu-ray, AVCHD cameras) with the ffmpeg binary."""
+    if not m2ts:
+        return make_clip(directory, name, **options)
+    plain = make_clip(directory, f"plain_{Path(name).stem}.ts", **options)
+    path = Path(directory) / name
+    ffmpeg("-i", str(plain), "-c", "copy", "-f", "mpegts", "-mpegts_m2ts_mode", "1", str(path))
+    plain.unlink()
+    return path
+
+
+def make_vfr_gif(directory: Path, name: str = "vfr.gif", *, n_frames: int = 12,
+                 delays_cs: tuple[int, ...] = (4, 5), width: int = 64, height: int = 48, seed: int = 0) -> Path:
+    """An animated GIF whose frame delays cycle through ``delays_cs`` (1/100 s each): 4 and 5 cs
+    alternating is 22.2 fps, though its first delay says 25."""
+    from PIL import Image
+
+    frames = [Image.fromarray(frame) for frame in pattern_frames(n_frames, width, height, seed)]
+    durations = [10 * delays_cs[i % len(delays_cs)] for i in range(n_frames)]  # PIL takes ms
+    path = Path(directory) / name
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+                   loop=0, disposal=1, optimize=False)
+    return path
+
+
+def make_edit_list_mp4(directory: Path, name: str = "edit_list.mp4", *, cut_s: float = 0.25) -> Path:
+    """An mp4 cut by stream copy at ``cut_s`` (``ffmpeg -ss 0.25 -c copy``), as download tools
+    trim clips: the copy keeps the GOP from the keyframe before the cut and an edit list (``elst``)
+    that hides the frames before it, so the sample table holds more frames than a player shows
+    (48 stored, 42 shown for the defaults)."""
+    source = make_clip(directory, f"uncut_{name}", n_frames=48, gop=48)
+    path = Path(directory) / name
+    ffmpeg("-ss", str(cut_s), "-i", str(source), "-c", "copy", str(path))
+    source.unlink()
+    return path
+
+
+def make_apng(directory: Path, name: str = "clip.png", *, n_frames: int = 8,
+              delays_ms: tuple[int, ...] = (40, 50), width: int = 64, height: int = 48, seed: int = 0) -> Path:
+    """An animated PNG (``acTL`` chunk before the image data) with per-frame delays, made by PIL."""
+    return _animated_image(directory, name, "PNG", n_frames, delays_ms, width, height, seed)
+
+
+def make_animated_webp(directory: Path, name: str = "clip.webp", *, n_frames: int = 8,
+                       delays_ms: tuple[int, ...] = (40, 50), width: int = 64, height: int = 48,
+                       seed: int = 0) -> Path:
+    """An animated WebP (VP8X animation flag, ANIM/ANMF chunks), made by PIL. PyAV's bundled FFmpeg
+    cannot decode it, so Vigil rejects it (the ffmpeg binary of imageio-ffmpeg can)."""
+    return _animated_image(directory, name, "WEBP", n_frames, delays_ms, width, height, seed)
+
+
+def make_still_webp(directory: Path, name: str = "still.webp") -> Path:
+    """A still WebP image (a thumbnail)."""
+    from PIL import Image
+
+    path = Path(directory) / name
+    Image.fromarray(pattern_frames(1, 64, 48)[0]).save(path, format="WEBP")
+    return path
+
+
+def _animated_image(directory: Path, name: str, fmt: str, n_frames: int, delays_ms: tuple[int, ...],
+                    width: int, height: int, seed: int) -> Path:
+    from PIL import Image
+
+    frames = [Image.fromarray(frame) for frame in pattern_frames(n_frames, width, height, seed)]
+    path = Path(directory) / name
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:], loop=0,
+                   duration=[delays_ms[i % len(delays_ms)] for i in range(n_frames)])
+    return path
 
 
 def make_empty_file(directory: Path, name: str = "empty.mp4") -> Path:

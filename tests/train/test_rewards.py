@@ -290,6 +290,32 @@ def test_grounding_without_truth_box_uses_temporal_iou_alone():
     assert reward == pytest.approx(0.5)
 
 
+# Skyra's spelling of a whole-frame artifact: the zero box.
+WHOLE_FRAME_CAMERA = ("<think>The view <type>Camera Motion Inconsistency</type> in <t>[1.0, 3.0]</t> at "
+                      "<bbox>[0.0, 0.0, 0.0, 0.0]</bbox> jumps.</think><answer>Fake</answer>")
+FLAT_CAMERA = WHOLE_FRAME_CAMERA.replace("[0.0, 0.0, 0.0, 0.0]", "[0.4, 0.0, 0.4, 0.0]")
+GT_CAMERA = {"type": "Camera Motion Inconsistency", "t": [1.0, 3.0], "bbox": None}
+
+
+def test_skyra_zero_box_is_well_formed_evidence_but_other_empty_boxes_break_the_output():
+    # Given Skyra's zero box and a box that is empty without being all zeros
+    # When rewarded on a fake clip
+    rewards = skyra_reward([WHOLE_FRAME_CAMERA, FLAT_CAMERA], label=["fake", "fake"])
+    # Then the zero box counts as one grounded evidence; the flat box is a violation
+    assert rewards == [pytest.approx(1.0 + bonus(1)), 0.0]
+
+
+def test_grounding_whole_frame_box_matches_frame_wide_truth_fully_and_boxed_truth_by_its_area():
+    # Given a whole-frame claim against a frame-wide truth (no box) and against the blur's box
+    # (a quarter of the frame), at the same time span
+    gt_blur_then = [{**GT_BLUR, "type": "Camera Motion Inconsistency"}]
+    # When rewarded
+    rewards = grounding_reward([WHOLE_FRAME_CAMERA, WHOLE_FRAME_CAMERA], label=["fake", "fake"],
+                               truth=[[GT_CAMERA], gt_blur_then])
+    # Then the frame-wide truth is matched fully, the boxed one by its share of the frame (1/4)
+    assert rewards == [1.0, pytest.approx(0.25)]
+
+
 def test_grounding_accepts_truth_objects_with_attributes():
     # Given ground truth as objects rather than dicts, with tuple spans
     gt = [SimpleNamespace(type="Unnatural Blur", t=(1.0, 3.0), bbox=(0.0, 0.0, 0.5, 0.5))]

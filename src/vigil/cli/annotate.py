@@ -27,7 +27,9 @@ def annotate(
     """Explain the newest dataset version's clips and publish a labelled version.
 
     Synthetic explanations from the zoo's ground truth by default; the teacher model at
-    VIGIL_TEACHER_URL when set. Annotations are appended, never overwritten.
+    VIGIL_TEACHER_URL when set. A fake without ground truth that no teacher grounds keeps its
+    verdict as a label-only annotation, queued for people in the Label Studio export.
+    Annotations are appended, never overwritten.
     """
     from vigil.jobs.annotate import annotate as run_annotate
     from vigil.jobs.runtime import load_runtime, teacher_endpoint
@@ -38,6 +40,9 @@ def annotate(
         report = run_annotate(rt, teacher=teacher_endpoint(rt.settings), reannotate=reannotate,
                               predictions=predictions, progress=update)
     out.print(f"annotate: {report.summary()}")
+    if report.n_queued_for_humans:
+        out.print(f"{report.n_queued_for_humans} label-only sample(s) (a verdict, no grounded artifact) wait for "
+                  "people: `vigil labels export-labelstudio tasks.json` puts them first", markup=False)
     if report.prompt_tokens or report.completion_tokens:
         out.print(f"teacher usage: {report.prompt_tokens} prompt + {report.completion_tokens} completion tokens, "
                   f"${report.cost_usd:.4f}")
@@ -71,7 +76,8 @@ def labels_export(out_path: Annotated[Path, typer.Argument(help="Tasks JSON to w
     from vigil.jobs.runtime import load_runtime
 
     report = export_version(load_runtime(), out_path, tag=tag, media_base_url=media_base_url, config_path=config_path)
-    out.print(f"wrote {report.tasks_path}", markup=False)
+    out.print(f"wrote {report.tasks_path}: {report.n_tasks} task(s), {report.n_needs_grounding} label-only "
+              "first (needs_grounding: a person grounds these first)", markup=False)
 
 
 @labels_app.command("import-labelstudio")

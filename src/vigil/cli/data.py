@@ -21,7 +21,11 @@ def register(app: VigilTyper) -> None:
 
 
 def crawl(params_file: ParamsOption = None) -> None:
-    """Crawl the configured sources once, with a progress bar (no Prefect server needed)."""
+    """Crawl the configured sources once, with a progress bar (no Prefect server needed).
+
+    Prints one line per source (what was read, what came of it, or why nothing did), the problems and
+    the near-duplicates; ends with exit 3 (service unavailable) when no source could be reached at all."""
+    from vigil.config.errors import ServiceError
     from vigil.jobs.crawl import resolved_sources, run_crawl
     from vigil.jobs.runtime import load_runtime
 
@@ -30,8 +34,25 @@ def crawl(params_file: ParamsOption = None) -> None:
     with resolved_sources(rt.params, rt.workspace) as sources, progress_bar("crawl") as update:
         report = run_crawl(rt, sources, progress=update)
     out.print(f"crawl: {report.summary()}")
-    for problem in report.problems[:20]:
+    for outcome in report.sources:
+        out.print(f"  {outcome.line()}", markup=False)
+    print_crawl_problems(report)
+    nothing = report.none_reached()
+    if nothing:
+        raise ServiceError(nothing)
+
+
+def print_crawl_problems(report, limit: int = 20) -> None:
+    """The URLs that did not become items and the near-duplicates, first ``limit`` of each, one a line."""
+    for problem in report.problems[:limit]:
         out.print(f"  {problem.reason}: {problem.url} ({problem.detail})", markup=False)
+    if len(report.problems) > limit:
+        out.print(f"  … and {len(report.problems) - limit} more problems")
+    for pair in report.near_duplicate_pairs[:limit]:
+        out.print(f"  near-duplicate: {pair.media_url} ≈ {pair.of_media_url or pair.of_sha256} "
+                  f"(not stored again)", markup=False)
+    if len(report.near_duplicate_pairs) > limit:
+        out.print(f"  … and {len(report.near_duplicate_pairs) - limit} more near-duplicates")
 
 
 def ingest(params_file: ParamsOption = None) -> None:
@@ -52,12 +73,20 @@ def ingest(params_file: ParamsOption = None) -> None:
 
 
 def print_ingest_problems(report, limit: int = 20) -> None:
-    """The samples an ingest left out (first ``limit``) and its batch-level failures, each on one line."""
+    """The samples an ingest left out (first ``limit``) and its batch-level failures, each on one line.
+
+    Each quarantine's detail names its cause and the setting to change; past ``limit`` rows, a count
+    per reason says what the rest were (a whole source without a label is one line, not hundreds)."""
     for problem in report.problems[:limit]:
         out.print(f"  quarantined {problem.sample_id[:12]} ({problem.stage}): {problem.reason}: {problem.detail}",
                   markup=False)
     if len(report.problems) > limit:
-        out.print(f"  … and {len(report.problems) - limit} more under quarantine/ in the store")
+        by_reason: dict[str, int] = {}
+        for problem in report.problems:
+            by_reason[problem.reason] = by_reason.get(problem.reason, 0) + 1
+        counts = ", ".join(f"{reason} ×{n}" for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]))
+        out.print(f"  … and {len(report.problems) - limit} more under quarantine/ in the store (all: {counts})",
+                  markup=False)
     for problem in report.batch_problems:
         out.print(f"  batch: {problem}", markup=False)
 

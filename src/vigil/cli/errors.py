@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 
 import typer
+from rich.markup import escape
 import urllib3
 
 from vigil.cli.console import console
@@ -41,7 +42,8 @@ def exit_on_user_error(fn: Callable) -> Callable:
             error = user_error(exc)
             if error is None:
                 raise
-            console.print(f"[red]{error.kind}[/red]: {error}", highlight=False)
+            # the message names settings like crawl.sources[gen-a].label: brackets must not be read as markup
+            console.print(f"[red]{error.kind}[/red]: {escape(str(error))}", highlight=False)
             raise typer.Exit(error.exit_code) from None
 
     return wrapper

@@ -52,7 +52,8 @@ def evaluate(model: Annotated[str, typer.Argument(help="A model version (mv-…)
 
     Predictions are a JSON list with Skyra's fields (video_id as generator/base_id, aigc_model_name,
     gt, answer, response) plus the parsed evidence, the fake probability and the latency, so Skyra's
-    evaluator scores them unchanged. Metrics: Skyra's paired per-generator protocol, Ivy-Fake's
+    evaluator scores them unchanged. Metrics: Skyra's paired per-generator protocol (Vigil's strict
+    reading, and beside it Skyra's eval.py number for number: skyra_eval), Ivy-Fake's
     accuracy and macro-F1, AP/ROC-AUC/ECE from the fake probability, FPR on reals, format
     compliance, grounding (IoU, type accuracy, J&F where masks exist), ROUGE-L, latency, slices.
     """
@@ -73,6 +74,14 @@ def evaluate(model: Annotated[str, typer.Argument(help="A model version (mv-…)
     for g, row in skyra["per_generator"].items():
         table.add_row(f"  {g}", f"pBA {row['paired_balanced_accuracy']}, fake recall {row['fake_recall']}, "
                                 f"F1 {row['f1']} ({row['pairs']} pairs)")
+    skyra_eval = m.get("skyra_eval")
+    if skyra_eval:  # metrics cached before the skyra_eval mode existed have none
+        printed = skyra_eval["as_printed"]
+        table.add_row("Skyra eval.py (skyra_eval)",
+                      f"ACC {printed['acc']}%, recall {printed['recall']}%, F1 {printed['f1']}% "
+                      f"({skyra_eval['pairs']} pairs; unparsable read as Fake: {skyra_eval['read_as_fake']}; "
+                      f"left out: {skyra_eval['unpaired_fakes']} unpaired fakes, "
+                      f"{skyra_eval['unpaired_reals']} unpaired reals)")
     for key in ("accuracy", "macro_f1", "fpr_real", "format_compliance", "ap", "roc_auc", "ece", "rouge_l"):
         table.add_row(key, str(m.get(key)))
     table.add_row("unparsable", str(m["unparsable"]))

@@ -96,6 +96,56 @@ class SourceParams(_Strict):
                                  "the built-in gallery.")
     allow_private: bool = Field(False, description="Allow private/loopback addresses (only for trusted local sources).")
     max_items: int | None = Field(None, ge=1, description="Stop after this many items from the source.")
+    # The source's own claims, for sites that publish none (RSS, Atom, <video> pages, directory listings):
+    # used only where the page, feed or metadata document says nothing, and recorded as the source's claim
+    # (CrawledItem.claimed_by), never as the site's.
+    label: Literal["real", "fake"] | None = Field(
+        None, description="Label of every clip from this source whose page/feed names none. 'real' implies "
+                          "generator 'real' (the zoo's convention for camera footage).")
+    generator: str | None = Field(
+        None, description="Generator of every clip whose page/feed names none and whose path gives none "
+                          "(generator_from_path); 'real' for camera footage.")
+    licence: str | None = Field(None, description="Licence of every clip whose page/feed names none.")
+    generator_from_path: str | None = Field(
+        None, description="Regex with a named group 'generator', searched in the URL-decoded path of each "
+                          "media URL; e.g. '/(?P<generator>[^/]+)/[^/]+$' takes the folder name. A folder "
+                          "named 'real' gives generator and label 'real' (over this source's label: it is more "
+                          "specific); ignored when label is 'real'.")
+
+    @field_validator("generator", "licence")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise PydanticCustomError("blank_claim", "a blank claim; leave it out (null) instead")
+        return value
+
+    @field_validator("generator_from_path")
+    @classmethod
+    def _generator_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise PydanticCustomError("bad_regex", "the regex does not compile: {error}; "
+                                      "e.g. '/(?P<generator>[^/]+)/[^/]+$' takes the folder name",
+                                      {"error": str(exc)}) from None
+        if "generator" not in pattern.groupindex:
+            raise PydanticCustomError("no_generator_group", "the regex has no named group 'generator' (the part "
+                                      "of the path that names the generator); write it as (?P<generator>...), "
+                                      "e.g. '/(?P<generator>[^/]+)/[^/]+$'")
+        return value
+
+    @model_validator(mode="after")
+    def _real_means_real(self) -> SourceParams:
+        # the zoo records camera footage as generator 'real'; a real clip claiming a generator could not be told
+        # from a fake with a missing label
+        if self.label == "real" and self.generator not in (None, "real"):
+            raise ValueError(f"label 'real' with generator {self.generator!r}: a real clip's generator is 'real'; "
+                             "drop this source's generator or set label: fake")
+        if self.label == "fake" and self.generator == "real":
+            raise ValueError("label 'fake' with generator 'real': name the generator, or set label: real")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -154,7 +204,11 @@ class CrawlParams(_Strict):
     retries: int = Field(4, ge=0, description="Retries on 429/5xx/network errors.")
     backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each time.")
     max_backoff_s: float = Field(30.0, ge=0, description="Cap on one retry delay, Retry-After included.")
-    max_pages: int = Field(100, ge=1, description="Most listing pages followed per source.")
+    max_pages: int = Field(100, ge=1, description="Most listing pages followed per source (rel=next pages, "
+                                                  "sub-folders and sitemaps all count).")
+    max_depth: int = Field(3, ge=0, description="Folder levels followed below a source's start URL: sub-folders "
+                                                "of a directory listing, child sitemaps of a sitemap index. 0 reads "
+                                                "the start page (and its rel=next pages) only.")
     near_duplicate_distance: float = Field(6.0, ge=0, description="Mean per-frame Hamming distance under which two clips are near-duplicates.")
     user_agent: str = Field("VigilBot/0.1 (+https://github.com/vigil/vigil)",
                             description="User-Agent, also matched against robots.txt: printable ASCII, not blank.")
@@ -271,7 +325,9 @@ class ValidationParams(_Strict):
     max_fps: float = Field(240.0, gt=0, description="Highest allowed frame rate (at least min_fps).")
     max_duration_s: float = Field(600.0, gt=0, description="Longest allowed clip, seconds.")
     allowed_generators: tuple[str, ...] | None = Field(
-        None, description="Generator names a batch may claim; default: 'real', 'unknown' and the zoo's generators.")
+        None, description="Generator names a batch may claim; default: 'real', 'unknown' and the zoo's generators. "
+                          "A generator a source names (crawl.sources[*].generator) is allowed too; one derived "
+                          "from URL paths (generator_from_path) must be listed here.")
 
     @field_validator("max_fake_fraction")
     @classmethod
@@ -427,6 +483,11 @@ class SftParams(_Strict):
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps with a linear warm-up.")
     checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints (resume point).")
     log_every: int = Field(10, ge=1, description="Steps between metric rows.")
+    label_only: Literal["skip", "verdict"] = Field(
+        "skip", description="Label-only samples (a verdict without grounded evidence, e.g. crawled fakes no teacher "
+                            "or person has grounded): 'skip' leaves them out of SFT, 'verdict' trains on their "
+                            "'no artifact was localised' target. GRPO always uses them (its answer reward needs "
+                            "only the label).")
 
 
 class GrpoParams(_Strict):

@@ -4,6 +4,11 @@ Every source (synthetic from ground truth, a teacher model, a human in Label Stu
 record. Records are append-only: re-annotation adds a record, it never replaces one. A record is
 *current* when its provenance matches today's versions (taxonomy, prompt, annotator); the newest
 current accepted record of a sample is the one a labelled dataset version carries.
+
+A ``label_only`` record is the exception to "grounded": a clip whose label is known (a crawled fake
+from a real generator: its source says so) but whose artifacts nobody has localised yet. It keeps
+the verdict, carries no artifacts, says so in its explanation, and waits for a person to ground it
+(a human record then overrides it). Training uses it only where a verdict alone is enough.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vigil.core.hashing import sha256_json
 
-AnnotationKind = Literal["synthetic", "teacher", "human"]
+AnnotationKind = Literal["synthetic", "teacher", "human", "label_only"]
+#: The kind of a record that keeps a clip's verdict without grounded evidence (see the module note).
+LABEL_ONLY_KIND = "label_only"
 AnnotationStatus = Literal["accepted", "rejected"]
 
 
@@ -36,7 +43,8 @@ class Provenance(_Record):
     """Who or what wrote the annotation, under which versions: what decides staleness."""
 
     kind: AnnotationKind
-    annotator: str = Field(description="Annotator id: a person's id, a teacher model name, or 'zoo-ground-truth'.")
+    annotator: str = Field(description="Annotator id: a person's id, a teacher model name, 'zoo-ground-truth', "
+                                       "or 'source-claim' (a label-only record: the verdict its source states).")
     prompt_version: str = Field(description="Version of the prompt/grammar the annotation follows.")
     taxonomy_version: int = Field(description="Version of the artifact taxonomy.")
     annotator_version: str = Field("1", description="Version of the annotator itself (phrasing bank, model revision).")
@@ -71,6 +79,11 @@ class Annotation(_Record):
         if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
             raise ValueError(f"sample_id must be 64 lower-case hex characters, got {v!r}")
         return v
+
+    @property
+    def label_only(self) -> bool:
+        """A verdict without grounded evidence: what a human is asked to ground first."""
+        return self.provenance.kind == LABEL_ONLY_KIND
 
     @property
     def annotation_id(self) -> str:

@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.core.grammar import is_whole_frame
 from vigil.core.records import ArtifactTruth
 
 REAL = "Real"  # Skyra's aigc_model_name (and video_id prefix) for real clips
@@ -41,6 +42,15 @@ class EvidenceItem(_Record):
     type: str | None = None
     t: tuple[float, float] | None = None
     bbox: tuple[float, float, float, float] | None = None
+
+    @property
+    def whole_frame(self) -> bool:
+        """The box is the whole frame (the grammar reads Skyra's zero box as ``[0, 0, 1, 1]``).
+
+        >>> EvidenceItem(bbox=(0.0, 0.0, 1.0, 1.0)).whole_frame, EvidenceItem().whole_frame
+        (True, False)
+        """
+        return is_whole_frame(self.bbox)
 
 
 class EvalClip(_Record):

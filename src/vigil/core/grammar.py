@@ -15,6 +15,10 @@ module, so nobody else writes a regex for the format. The split of responsibilit
   boxes outside the unit square); it is idempotent.
 * :func:`check` is both.
 
+Skyra writes ``<bbox>[0.0, 0.0, 0.0, 0.0]</bbox>`` for an artifact or a normal segment that covers
+the whole frame (camera motion, lighting); :func:`parse` reads that zero box as
+:data:`WHOLE_FRAME` (see :attr:`Evidence.whole_frame`), not as a degenerate box.
+
 Every problem is a :class:`Violation` with a stable ``code`` from :data:`VIOLATION_CODES`;
 ``ParsedOutput.ok`` means "no violations at all", which is what a format reward or an annotation
 gate should ask for. :data:`SEVERITY` says which codes are merely stylistic.
@@ -48,6 +52,14 @@ TIME_EPSILON_S = 0.05
 # number regexes linear on adversarial input (e.g. an unclosed <t> followed by megabytes of text).
 _MAX_NUMERIC_LEN = 200
 
+# The box of an evidence that covers the whole frame. Skyra spells it as the zero box
+# ``[0, 0, 0, 0]`` (its examples do so for camera motion and for typeless normal segments); parse()
+# reads that spelling as this box, so every consumer (IoU, masks, drawing) sees the region it means
+# without knowing the convention. It is accepted for every type, not only frame-wide ones: the
+# grammar checks form, and a whole-frame claim for a local artifact is merely poorly localised,
+# which the grounding scores already charge (its IoU with a truth box is the truth's area share).
+WHOLE_FRAME = (0.0, 0.0, 1.0, 1.0)
+
 FORMAT_CODES = frozenset({
     "no_answer",               # no complete <answer>/<conclusion> tag
     "multiple_answers",        # two or more answer/conclusion tags, even if they agree
@@ -67,7 +79,7 @@ SEMANTIC_CODES = frozenset({
     "time_reversed",           # start >= end
     "time_out_of_clip",        # start < 0, or end > duration (+ epsilon) when the duration is known
     "bbox_out_of_range",       # a coordinate outside [0, 1]
-    "bbox_degenerate",         # x1 >= x2 or y1 >= y2
+    "bbox_degenerate",         # x1 >= x2 or y1 >= y2 (Skyra's zero box is the whole frame, not this)
 })
 VIOLATION_CODES = FORMAT_CODES | SEMANTIC_CODES
 
@@ -92,6 +104,25 @@ class Evidence:
     def well_formed(self) -> bool:
         """Has both a parsed time span and a parsed box (what Skyra's reward counts)."""
         return self.t is not None and self.bbox is not None
+
+    @property
+    def whole_frame(self) -> bool:
+        """The box covers the whole frame (written ``[0, 0, 1, 1]`` or Skyra's zero box).
+
+        >>> parse('<think><t>[1, 2]</t> at <bbox>[0.0, 0.0, 0.0, 0.0]</bbox></think>'
+        ...       '<answer>Real</answer>').evidence[0].whole_frame
+        True
+        """
+        return is_whole_frame(self.bbox)
+
+
+def is_whole_frame(bbox: Sequence[float] | None) -> bool:
+    """Whether a box is :data:`WHOLE_FRAME` (after parsing, Skyra's zero box is).
+
+    >>> is_whole_frame((0.0, 0.0, 1.0, 1.0)), is_whole_frame((0.0, 0.0, 0.5, 1.0)), is_whole_frame(None)
+    (True, False, False)
+    """
+    return bbox is not None and tuple(bbox) == WHOLE_FRAME
 
 
 @dataclass(frozen=True)
@@ -189,7 +220,13 @@ def _parse_time(content: str) -> tuple[tuple[float, float] | None, str]:
 
 
 def _parse_bbox(content: str) -> tuple[tuple[float, float, float, float] | None, str]:
-    """(x1, y1, x2, y2) normalised, or (None, why)."""
+    """(x1, y1, x2, y2) normalised, or (None, why). Skyra's zero box reads as :data:`WHOLE_FRAME`.
+
+    >>> _parse_bbox("[0.0, 0.0, 0.0, 0.0]"), _parse_bbox("0 0 0 0")[0]
+    (((0.0, 0.0, 1.0, 1.0), ''), (0.0, 0.0, 1.0, 1.0))
+    >>> _parse_bbox("[0.5, 0.0, 0.5, 0.0]")  # degenerate but not the zero box: validate() flags it
+    ((0.5, 0.0, 0.5, 0.0), '')
+    """
     s = _collapse(content)
     if not s:
         return None, "empty <bbox>"
@@ -203,6 +240,8 @@ def _parse_bbox(content: str) -> tuple[tuple[float, float, float, float] | None,
     vals = [_to_float(p) for p in m.groups()]
     if None in vals:
         return None, f"<bbox> has a non-finite number: {s!r}"
+    if all(v == 0.0 for v in vals):  # Skyra's spelling of "the whole frame"
+        return WHOLE_FRAME, ""
     return tuple(vals), ""  # type: ignore[return-value]
 
 
@@ -445,7 +484,18 @@ def validate(parsed: ParsedOutput, *, duration_s: float | None = None,
 
 
 def check(text: str, *, duration_s: float | None = None, taxonomy=None) -> ParsedOutput:
-    """:func:`parse` then :func:`validate`. Never raises on any string."""
+    """:func:`parse` then :func:`validate`. Never raises on any string.
+
+    Skyra's zero box is the whole frame; any other empty box is still degenerate:
+
+    >>> out = check('<think>The view <type>Camera Motion Inconsistency</type> in <t>[3.89, 4.53]</t> at '
+    ...             '<bbox>[0.0, 0.0, 0.0, 0.0]</bbox> jumps.</think><answer>Fake</answer>')
+    >>> out.ok, out.evidence[0].bbox, out.evidence[0].whole_frame, out.n_well_formed
+    (True, (0.0, 0.0, 1.0, 1.0), True, 1)
+    >>> sorted(check('<think><t>[0, 1]</t> at <bbox>[0.3, 0.0, 0.3, 0.0]</bbox></think>'
+    ...              '<answer>Real</answer>').codes)
+    ['bbox_degenerate']
+    """
     return validate(parse(text), duration_s=duration_s, taxonomy=taxonomy)
 
 

@@ -1,12 +1,18 @@
 """Grounding overlap: how well evidence (type, time span, box) matches ground-truth artifacts.
 
 Pure functions shared by the annotator-quality report, the grounding reward and evaluation.
+
+A whole-frame box (``[0, 0, 1, 1]``, which the grammar also reads from Skyra's zero box) needs no
+rule of its own against a truth box: its IoU is the truth's share of the frame. Against a truth
+without a box (a frame-wide artifact) it is the exact claim, so :func:`box_overlap` scores it 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from vigil.core.grammar import WHOLE_FRAME
 
 Span = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -44,6 +50,22 @@ def box_iou(a: Box | None, b: Box | None) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_overlap(predicted: Box | None, truth: Box | None) -> float:
+    """A predicted box's overlap with a ground-truth artifact's box: :func:`box_iou`, except that a
+    truth without a box (the artifact spans the frame) is matched fully by a whole-frame prediction.
+
+    >>> box_overlap((0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.5, 0.5))  # the truth's area share
+    0.25
+    >>> box_overlap((0.0, 0.0, 1.0, 1.0), None), box_overlap((0.0, 0.0, 0.5, 0.5), None)
+    (1.0, 0.0)
+    >>> box_overlap(None, (0.0, 0.0, 1.0, 1.0))  # no box claimed: nothing located
+    0.0
+    """
+    if truth is None:
+        return 1.0 if predicted is not None and tuple(predicted) == WHOLE_FRAME else 0.0
+    return box_iou(predicted, truth)
+
+
 @dataclass(frozen=True)
 class EvidenceMatch:
     """The best prediction for one ground-truth artifact (index -1: nothing overlapped)."""
@@ -60,17 +82,23 @@ def match_evidence(predicted: Sequence[tuple[str | None, Span | None, Box | None
     """Greedy one-to-one matching of predicted evidence to ground truth by temporal × box IoU.
 
     Each ground-truth artifact gets at most one prediction and vice versa, best pairs first, so
-    that one broad box cannot be credited for every artifact.
+    that one broad box cannot be credited for every artifact. Box overlap is :func:`box_overlap`
+    (a whole-frame box fully matches a truth without a box).
 
     >>> m = match_evidence([("Unnatural Blur", (1.0, 2.0), (0.1, 0.1, 0.4, 0.4))],
     ...                    [("Unnatural Blur", (1.0, 2.0), (0.1, 0.1, 0.4, 0.4))])
     >>> (m[0].prediction_index, m[0].temporal_iou, m[0].box_iou, m[0].type_match)
     (0, 1.0, 1.0, True)
+    >>> whole = ("Camera Motion Inconsistency", (1.0, 2.0), (0.0, 0.0, 1.0, 1.0))
+    >>> m = match_evidence([whole], [("Camera Motion Inconsistency", (1.0, 2.0), None),
+    ...                             ("Unnatural Blur", (1.0, 2.0), (0.0, 0.0, 0.5, 0.5))])
+    >>> [(x.prediction_index, x.box_iou) for x in m]
+    [(0, 1.0), (-1, 0.0)]
     """
     pairs = []
     for ti, (_, t_span, t_box) in enumerate(truth):
         for pi, (_, p_span, p_box) in enumerate(predicted):
-            tiou, biou = temporal_iou(p_span, t_span), box_iou(p_box, t_box)
+            tiou, biou = temporal_iou(p_span, t_span), box_overlap(p_box, t_box)
             if tiou > 0 or biou > 0:
                 pairs.append((tiou * biou, tiou + biou, ti, pi, tiou, biou))
     pairs.sort(reverse=True)

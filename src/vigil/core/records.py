@@ -12,7 +12,17 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vigil.core.grammar import WHOLE_FRAME
+
 Label = Literal["real", "fake", "unknown"]
+
+#: Who made a claim of a crawled clip: ``published`` — the site itself (its metadata document, feed
+#: item or page); ``source`` — the crawl source's own setting (``crawl.sources[i].label`` /
+#: ``generator`` / ``licence``); ``path`` — ``crawl.sources[i].generator_from_path`` matched the media
+#: URL's path; ``label`` — implied by a ``real`` label (camera footage's generator is ``real``).
+ClaimOrigin = Literal["published", "source", "path", "label"]
+#: The claims whose origin a record names (only those that are known: not ``unknown`` / None).
+CLAIMED_FIELDS = ("label", "generator", "licence")
 
 # ---- claim caps -------------------------------------------------------------------------------
 # A source's claims are free text we store and later show and train on. A page can claim anything,
@@ -52,6 +62,8 @@ class ArtifactTruth(_Record):
     @field_validator("bbox")
     @classmethod
     def _box_in_unit_square(cls, v):
+        if all(c == 0 for c in v):  # Skyra's [0, 0, 0, 0]: the artifact covers the frame (camera motion, lighting)
+            return WHOLE_FRAME
         x1, y1, x2, y2 = v
         if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
             raise ValueError(f"bbox {v} must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1")
@@ -114,6 +126,11 @@ class CrawledItem(_Record):
     crawler: str = Field("vigil", description="Crawler name and version.")
     truncated: tuple[TruncatedClaim, ...] = Field(
         (), description="Claims cut to their cap (CLAIM_CAPS) before they were recorded; empty when none was.")
+    claimed_by: dict[str, ClaimOrigin] = Field(
+        default_factory=dict,
+        description="Who claimed each known label/generator/licence (ClaimOrigin): the site ('published') or "
+                    "the crawl source's settings ('source', 'path', 'label'). Empty in records written before "
+                    "sources could claim, where every claim was the site's.")
 
 
 def provenance_key(sha256: str, sighting_id: str) -> str:

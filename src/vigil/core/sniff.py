@@ -2,8 +2,13 @@
 
 Crawlers meet HTML error pages served as ``video/mp4``, JSON error bodies and thumbnails saved under
 a ``.mp4`` name; trusting the extension would send them to the decoder and produce confusing
-errors. :func:`sniff_media_type` names the real type so the caller can accept the five video
-containers Vigil decodes and reject the rest with a clear reason. Pure: bytes in, a MIME type out.
+errors. :func:`sniff_media_type` names the real type so the caller can accept every container the
+bundled FFmpeg decodes (:data:`ACCEPTED_VIDEO_TYPES`: MP4, QuickTime, Matroska, WebM, AVI, MPEG-TS,
+GIF, APNG) and reject the rest with a clear reason (:func:`describe_rejected`). Animation is read
+from the bytes too: a PNG with an ``acTL`` chunk before its first ``IDAT`` is an APNG (accepted), a
+WebP whose VP8X header sets the animation flag is an animated WebP (rejected: PyAV's bundled FFmpeg
+has no animated-WebP demuxer, its WebP decoder fails on ``ANIM`` frames). Pure: bytes in, a MIME
+type out.
 
 >>> sniff_media_type(b"\\x00\\x00\\x00\\x20ftypisom\\x00\\x00\\x02\\x00isomiso2avc1mp41")
 'video/mp4'
@@ -19,19 +24,49 @@ containers Vigil decodes and reject the rest with a clear reason. Pure: bytes in
 True
 >>> sniff_media_type(b"\\x89PNG\\r\\n\\x1a\\n") in ACCEPTED_VIDEO_TYPES
 False
+>>> sorted(ACCEPTED_VIDEO_TYPES) == sorted(MEDIA_SUFFIXES)
+True
 """
 
 from __future__ import annotations
 
-#: The containers Vigil's decoder path is tested on; everything else is rejected at ingest.
-ACCEPTED_VIDEO_TYPES: frozenset[str] = frozenset(
-    {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "image/gif"}
-)
+#: Store suffix of each accepted (sniffed) media type: the containers PyAV's bundled FFmpeg
+#: decodes and Vigil's probe/sample path is tested on (tests/io/test_media_formats.py).
+MEDIA_SUFFIXES: dict[str, str] = {
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/x-matroska": ".mkv",
+    "video/webm": ".webm",
+    "video/x-msvideo": ".avi",
+    "video/mp2t": ".ts",
+    "image/gif": ".gif",
+    "image/apng": ".png",
+}
 
-#: How many leading bytes callers should read; enough for every rule below.
-SNIFF_BYTES = 512
+#: Every other sniffed type is rejected (the crawler quarantines it as ``not_video``).
+ACCEPTED_VIDEO_TYPES: frozenset[str] = frozenset(MEDIA_SUFFIXES)
+
+#: What each rejected type is, in words a user reads in a quarantine reason.
+REJECTED_TYPES: dict[str, str] = {
+    "text/html": "an HTML page (often an error page served in place of the video)",
+    "application/json": "a JSON document (often an API error body)",
+    "application/xml": "an XML document",
+    "image/png": "a PNG still image",
+    "image/jpeg": "a JPEG still image",
+    "image/webp": "a WebP still image",
+    "image/webp+animated": "an animated WebP (the bundled FFmpeg cannot decode animated WebP; convert it to MP4, WebM or GIF)",
+    "image/avif": "an AVIF still image",
+    "image/heic": "a HEIC still image",
+    "audio/mp4": "an audio-only MP4 (M4A)",
+    "audio/wav": "a WAV audio file",
+}
+
+#: How many leading bytes callers should read; enough for every rule below (a PNG may carry a
+#: colour profile of a few kB before the ``acTL`` chunk that makes it an APNG).
+SNIFF_BYTES = 8192
 
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _EBML_DOCTYPE_ID = b"\x42\x82"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _QUICKTIME_LEADING_ATOMS = {b"moov", b"mdat", b"wide", b"pnot", b"skip", b"free"}
@@ -42,10 +77,12 @@ def sniff_media_type(head: bytes) -> str | None:
     """Return the MIME type that ``head`` (the file's first bytes) proves, or None if unknown.
 
     Video: ``video/mp4`` and ``video/quicktime`` (ISO BMFF ``ftyp`` brand, ``qt  `` for QuickTime),
-    ``video/webm`` and ``video/x-matroska`` (EBML DocType), ``image/gif``, ``video/x-msvideo``,
-    ``video/mp2t``. Non-video that crawlers actually receive, so it can be rejected by name:
-    ``text/html``, ``application/json``, ``application/xml``, ``image/png``, ``image/jpeg``,
-    ``image/webp``, ``image/avif``, ``image/heic``, ``audio/mp4``, ``audio/wav``.
+    ``video/webm`` and ``video/x-matroska`` (EBML DocType), ``image/gif``, ``image/apng`` (a PNG
+    with an animation control chunk), ``video/x-msvideo`` (RIFF AVI), ``video/mp2t`` (188-byte
+    transport packets, or 192-byte M2TS ones). Non-video that crawlers actually receive, so it can
+    be rejected by name: ``text/html``, ``application/json``, ``application/xml``, ``image/png``,
+    ``image/jpeg``, ``image/webp``, ``image/webp+animated`` (no registered type exists; named apart
+    so the rejection can say why), ``image/avif``, ``image/heic``, ``audio/mp4``, ``audio/wav``.
 
     >>> sniff_media_type(b"\\x1a\\x45\\xdf\\xa3\\x9f\\x42\\x86\\x81\\x01\\x42\\x82\\x84webm")
     'video/webm'
@@ -61,6 +98,10 @@ def sniff_media_type(head: bytes) -> str | None:
     'image/jpeg'
     >>> sniff_media_type(b"hello world") is None
     True
+    >>> sniff_media_type(b"RIFF\\x00\\x00\\x00\\x00WEBPVP8X\\x0a\\x00\\x00\\x00\\x02\\x00\\x00\\x00")
+    'image/webp+animated'
+    >>> sniff_media_type(b"\\x47" + bytes(187) + b"\\x47" + bytes(187) + b"\\x47")
+    'video/mp2t'
     """
     if len(head) >= 12 and head[4:8] == b"ftyp":
         return _iso_bmff_type(head[8:12])
@@ -69,16 +110,67 @@ def sniff_media_type(head: bytes) -> str | None:
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
     if head.startswith(b"RIFF") and len(head) >= 12:
-        return {b"AVI ": "video/x-msvideo", b"WEBP": "image/webp", b"WAVE": "audio/wav"}.get(head[8:12])
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
+        if head[8:12] == b"WEBP":
+            return _webp_type(head)
+        return {b"AVI ": "video/x-msvideo", b"WAVE": "audio/wav"}.get(head[8:12])
+    if head.startswith(_PNG_MAGIC):
+        return _png_type(head)
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if len(head) >= 8 and head[4:8] in _QUICKTIME_LEADING_ATOMS and _plausible_box_size(head):
         return "video/quicktime"  # pre-2001 QuickTime files start with a bare atom, no ftyp
-    if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
+    if _transport_stream(head):
         return "video/mp2t"
     return _text_type(head)
+
+
+def _transport_stream(head: bytes) -> bool:
+    """MPEG-TS: a 0x47 sync byte every 188 bytes (M2TS/Blu-ray: every 192, after a 4-byte
+    timecode). Three syncs in a row when the head holds them, so random bytes rarely pass."""
+    for start, step in ((0, 188), (4, 192)):
+        syncs = range(start, min(len(head), start + 3 * step), step)
+        if len(syncs) >= 2 and all(head[at] == 0x47 for at in syncs):
+            return True
+    return False
+
+
+def _png_type(head: bytes) -> str:
+    """An APNG is a PNG whose ``acTL`` (animation control) chunk comes before the first ``IDAT``;
+    a PNG without one is a still (its extra frames, if any, are ignored by every reader)."""
+    at = len(_PNG_MAGIC)
+    while at + 8 <= len(head):
+        length, kind = int.from_bytes(head[at : at + 4], "big"), head[at + 4 : at + 8]
+        if kind == b"acTL":
+            return "image/apng"
+        if kind == b"IDAT":
+            break
+        at += 12 + length  # length, type, data, CRC
+    return "image/png"
+
+
+def _webp_type(head: bytes) -> str:
+    """Extended WebP (``VP8X``) carries an animation flag (bit 1 of its first byte) and ``ANIM``
+    / ``ANMF`` chunks; simple WebP (``VP8 ``/``VP8L``) is always a still."""
+    if head[12:16] == b"VP8X" and len(head) > 20 and head[20] & 0x02:
+        return "image/webp+animated"
+    if b"ANIM" in head[12:64]:
+        return "image/webp+animated"
+    return "image/webp"
+
+
+def describe_rejected(media_type: str | None) -> str:
+    """Why a sniffed type is not accepted, in words for a quarantine reason.
+
+    >>> describe_rejected("image/png")
+    'a PNG still image'
+    >>> describe_rejected(None)
+    'unrecognised bytes'
+    >>> describe_rejected("application/zip")
+    'application/zip, not a container Vigil decodes'
+    """
+    if media_type is None:
+        return "unrecognised bytes"
+    return REJECTED_TYPES.get(media_type, f"{media_type}, not a container Vigil decodes")
 
 
 def _iso_bmff_type(major_brand: bytes) -> str:

@@ -16,6 +16,11 @@ For every media URL found (see :mod:`vigil.crawl.discover`), in order:
 
 Writes go media → mask → record → state, so a crawl killed anywhere resumes without losing an item
 or recording one twice.
+
+Each source ends with a :class:`SourceOutcome` in the report: what was read (pages, feed entries,
+links), what it led to (stored, already known from an earlier run, quarantined …) and, when it gave
+nothing new, why (not reached, no media found and what was seen instead, every URL already known),
+also logged as a warning, so that "nothing new" can be told from "source not reached".
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,15 +39,19 @@ from vigil.config.params import CrawlParams, SourceParams
 from vigil.core.hashing import sha256_bytes, sha256_file
 from vigil.core.progress import ProgressCallback
 from vigil.core.records import CrawledItem, provenance_key
-from vigil.core.sniff import ACCEPTED_VIDEO_TYPES, SNIFF_BYTES, sniff_media_type
+from vigil.core.sniff import ACCEPTED_VIDEO_TYPES, MEDIA_SUFFIXES, SNIFF_BYTES, describe_rejected, sniff_media_type
 from vigil.crawl.discover import (
+    MEDIA_LINK_SUFFIXES,
     Candidate,
     Claims,
+    PageLinks,
+    SourceClaims,
+    apply_source_claims,
+    classify_link,
     looks_like_feed,
     parse_claims,
     parse_feed,
     parse_html_links,
-    same_origin,
 )
 from vigil.crawl.fetch import Download, Fetcher, FetchError, utc_now_iso
 from vigil.crawl.index import PhashIndex
@@ -53,12 +63,6 @@ from vigil.io.store import ObjectStore, put_content_addressed, quarantine
 log = logging.getLogger(__name__)
 
 CRAWLER_NAME = "vigil-crawler/0.1"
-
-#: Store suffix of each accepted (sniffed) media type.
-SUFFIXES: dict[str, str] = {
-    "video/mp4": ".mp4", "video/webm": ".webm", "image/gif": ".gif",
-    "video/quicktime": ".mov", "video/x-matroska": ".mkv",
-}
 
 #: Fetch failures that are a decision not to fetch (counted as skipped, not failed).
 SKIP_REASONS = frozenset({"robots_disallowed", "blocked_address", "unsupported_url"})
@@ -81,9 +85,51 @@ class CrawlProblem:
 
 
 @dataclass(frozen=True)
+class SourceOutcome:
+    """What one source gave in one run: what was read, what it led to, and, when it gave nothing
+    new, why (``why_nothing``), so that a user can tell "nothing new" from "not reached"."""
+
+    name: str
+    url: str
+    reachable: bool  # at least one page, feed or sitemap of it was read
+    pages_read: int
+    feed_entries: int
+    links_seen: int
+    candidates: int  # media URLs discovered (not already found by an earlier source in this run)
+    new: int  # sightings recorded by this run: stored + duplicates + near-duplicates
+    stored: int
+    already_known: int  # media URLs finished by an earlier run
+    quarantined: int
+    skipped: int
+    failed: int
+    why_nothing: str | None = None  # None when the source gave something new
+    shared: int = 0  # media URLs it listed that another source of the same run had already taken
+
+    def line(self) -> str:
+        """One line for the command line: what was read, and what came of it (or why nothing did)."""
+        read = f"{self.pages_read} page(s), {self.feed_entries} feed entries, {self.links_seen} links"
+        if self.why_nothing:
+            return f"source {self.name}: {read}: nothing new: {self.why_nothing}"
+        return (f"source {self.name}: {read} → {self.candidates} media URL(s): {self.stored} stored, "
+                f"{self.new - self.stored} duplicate sightings, {self.already_known} already known, "
+                f"{self.quarantined} quarantined, {self.skipped} skipped, {self.failed} failed")
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    """A clip recorded as a near-duplicate of a stored one (its bytes were not stored)."""
+
+    media_url: str
+    sha256: str
+    of_sha256: str
+    of_media_url: str | None  # the stored clip's media URL, when its provenance record was found
+
+
+@dataclass(frozen=True)
 class CrawlReport:
     """What one crawl run did. ``items`` are the sightings recorded by this run (stored clips,
-    exact and near duplicates); ``already_done`` counts media URLs finished by an earlier run."""
+    exact and near duplicates); ``already_done`` counts media URLs finished by an earlier run;
+    ``sources`` says per source what was read and what came of it."""
 
     discovered: int
     stored: int
@@ -96,10 +142,22 @@ class CrawlReport:
     problems: tuple[CrawlProblem, ...]
     elapsed_s: float
     already_done: int = 0
+    sources: tuple[SourceOutcome, ...] = ()
+    near_duplicate_pairs: tuple[NearDuplicate, ...] = ()
 
     def summary(self) -> str:
         return (f"{self.stored} stored, {self.duplicates} duplicates, {self.near_duplicates} near-duplicates, "
-                f"{self.quarantined} quarantined, {self.skipped} skipped, {self.failed} failed in {self.elapsed_s:.1f}s")
+                f"{self.already_done} already known, {self.quarantined} quarantined, {self.skipped} skipped, "
+                f"{self.failed} failed in {self.elapsed_s:.1f}s")
+
+    def none_reached(self) -> str | None:
+        """When no source could be read at all (so nothing new came either): the line saying so, for a
+        non-zero exit; None when at least one source was reached (or there were none)."""
+        if not self.sources or any(s.reachable or s.new for s in self.sources):
+            return None
+        each = "; ".join(f"{s.name} ({s.url}): {s.why_nothing}" for s in self.sources)
+        return (f"no crawl source could be reached: {each}. Check the url of each of these crawl.sources in "
+                "params.yaml (and allow_private for loopback or private addresses)")
 
 
 @dataclass
@@ -115,21 +173,33 @@ class _Run:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("discovered", "stored", "duplicates", "near_duplicates", "quarantined", "skipped", "failed",
          "already_done"), 0))
+    by_source: dict[str, Counter] = field(default_factory=dict)  # source name → the same counters
+    stats: dict[str, DiscoveryStats] = field(default_factory=dict)
     items: list[CrawledItem] = field(default_factory=list)
     problems: list[CrawlProblem] = field(default_factory=list)
+    near_pairs: list[NearDuplicate] = field(default_factory=list)
     decide_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     storing: dict[str, asyncio.Event] = field(default_factory=dict)  # sha256 → set when recorded
     finished: int = 0
     discovery_done: bool = False
 
+    def bump(self, source: str, counter: str, n: int = 1) -> None:
+        self.counts[counter] += n
+        self.by_source.setdefault(source, Counter())[counter] += n
+
     def problem(self, url: str, reason: str, detail: str) -> None:
         self.problems.append(CrawlProblem(url, reason, detail))
 
-    def problem_from_discovery(self, url: str, reason: str, detail: str) -> None:
-        """A page, feed or metadata URL that could not be read; policy refusals count as skipped."""
-        self.problem(url, reason, detail)
-        if reason in SKIP_REASONS:
-            self.counts["skipped"] += 1
+    def discovery_problems(self, source: str) -> Callable[[str, str, str], None]:
+        """The problem callback of one source's discovery: a page, feed or metadata URL that could not
+        be read; policy refusals count as skipped."""
+
+        def problem(url: str, reason: str, detail: str) -> None:
+            self.problem(url, reason, detail)
+            if reason in SKIP_REASONS:
+                self.bump(source, "skipped")
+
+        return problem
 
     def report_progress(self, event: str) -> None:
         if self.progress is None:
@@ -140,18 +210,92 @@ class _Run:
         except Exception:  # a broken progress bar must not stop a crawl
             log.exception("progress callback failed on %s", event)
 
+    def outcome(self, source: SourceParams) -> SourceOutcome:
+        stats, c = self.stats.get(source.name, DiscoveryStats()), self.by_source.get(source.name, Counter())
+        outcome = SourceOutcome(
+            name=source.name, url=source.url, reachable=stats.pages_read > 0, pages_read=stats.pages_read,
+            feed_entries=stats.feed_entries, links_seen=stats.links_seen, candidates=c["discovered"],
+            new=c["stored"] + c["duplicates"] + c["near_duplicates"], stored=c["stored"],
+            already_known=c["already_done"], quarantined=c["quarantined"], skipped=c["skipped"], failed=c["failed"],
+            shared=c["shared"])
+        return replace(outcome, why_nothing=why_nothing(outcome, stats, self.params))
+
+
+def why_nothing(outcome: SourceOutcome, stats: DiscoveryStats, params: CrawlParams) -> str | None:
+    """Why a source gave nothing new (None when it gave something), from what its discovery saw."""
+    if outcome.new:
+        return None
+    if not outcome.reachable:
+        return f"not reached: {stats.start_problem or 'no page of it could be read'}"
+    if not outcome.candidates and outcome.shared:
+        return (f"its {outcome.shared} media URL(s) were all listed by another source of this run first "
+                "(crawled once, under that source's name and claims)")
+    if not outcome.candidates:
+        seen = []
+        if stats.media_links == 0 and stats.links_seen:
+            seen.append(f"none of its {stats.links_seen} links ends like a video "
+                        f"({', '.join(sorted(MEDIA_LINK_SUFFIXES))})")
+        if stats.item_pages:
+            seen.append(f"{stats.item_pages} item page(s) read had no <video>, og:video or metadata media_url")
+        if stats.not_media:
+            seen.append(f"{stats.not_media} linked file(s) were neither pages nor video")
+        if stats.feed_entries:
+            seen.append(f"{stats.feed_entries} feed entries had no video enclosure")
+        if stats.too_deep:
+            seen.append(f"{stats.too_deep} sub-folder(s) deeper than crawl.max_depth={params.max_depth} not read")
+        if stats.pages_left:
+            seen.append(f"{stats.pages_left} page(s) left unread at crawl.max_pages={params.max_pages}")
+        if outcome.skipped:
+            seen.append(f"{outcome.skipped} URL(s) refused (robots.txt or the address guard)")
+        return "no media found" + (": " + "; ".join(seen) if seen else " (no links, videos or feed entries)")
+    if outcome.already_known == outcome.candidates:
+        return f"all {outcome.candidates} media URL(s) were crawled before (already known)"
+    return (f"{outcome.candidates} media URL(s), none new: {outcome.already_known} already known, "
+            f"{outcome.quarantined} quarantined (not a video or undecodable), {outcome.skipped} skipped, "
+            f"{outcome.failed} failed (listed below)")
+
 
 # ---- discovery --------------------------------------------------------------------------------
 
+@dataclass
+class DiscoveryStats:
+    """What reading one source saw, for the per-source outcome and its why-nothing line."""
+
+    pages_read: int = 0  # listing pages, feeds and sitemaps read (not item pages)
+    feed_entries: int = 0  # feed items and sitemap URLs
+    links_seen: int = 0  # anchors on the listing pages
+    media_links: int = 0  # anchors that end like a video: candidates, never read as pages
+    folders: int = 0  # sub-folders / child sitemaps queued
+    item_pages: int = 0  # item pages read (HTML)
+    not_media: int = 0  # item-page links that were neither HTML nor video (a PDF, a still image)
+    too_deep: int = 0  # sub-folders / child sitemaps beyond crawl.max_depth
+    pages_left: int = 0  # listing pages not read: crawl.max_pages reached
+    start_problem: str | None = None  # why the start URL could not be read
+
+
+def source_claims(source: SourceParams) -> SourceClaims:
+    return SourceClaims(label=source.label, generator=source.generator, licence=source.licence,
+                        generator_from_path=source.generator_from_path)
+
+
 async def discover_source(source: SourceParams, params: CrawlParams, fetcher: Fetcher,
-                          problem: Callable[[str, str, str], None]) -> list[Candidate]:
+                          problem: Callable[[str, str, str], None],
+                          stats: DiscoveryStats | None = None) -> list[Candidate]:
     """All media candidates of one source, in discovery order, merged by media URL (a candidate
-    backed by a metadata document wins over a bare ``<video>`` link to the same file)."""
+    backed by a metadata document wins over a bare ``<video>`` link to the same file), with the
+    source's own claims filling what the site left unknown (:func:`apply_source_claims`).
+
+    Listing pages, feeds and sitemaps are read breadth-first: ``rel=next`` pages and feed
+    alternates at the same depth, sub-folders (:func:`classify_link`) and child sitemaps one level
+    deeper, at most ``crawl.max_depth`` levels and ``crawl.max_pages`` pages in all."""
+    stats = stats if stats is not None else DiscoveryStats()
     allow = source.allow_private
     start = source.url
-    listing: list[str] = [start]
+    root = start
+    listing: deque[tuple[str, int]] = deque([(start, 0)])
     visited: set[str] = set()
-    item_pages: dict[str, None] = {}
+    item_pages: dict[str, str] = {}  # item page → the listing page that linked it
+    too_deep: set[str] = set()
     found: dict[str, Candidate] = {}
 
     def add(media_url: str, page_url: str | None, claims: Claims) -> None:
@@ -159,9 +303,18 @@ async def discover_source(source: SourceParams, params: CrawlParams, fetcher: Fe
         if previous is None or (claims.from_metadata and not previous.claims.from_metadata):
             found[media_url] = Candidate(source.name, media_url, page_url, claims, allow)
 
+    def queue(urls: Iterable[str], depth: int) -> None:
+        for url in urls:
+            if url in visited:
+                continue
+            if depth > params.max_depth:
+                too_deep.add(url)
+            else:
+                listing.append((url, depth))
+
     pages = 0
     while listing and pages < params.max_pages:
-        url = listing.pop(0)
+        url, depth = listing.popleft()
         if url in visited:
             continue
         visited.add(url)
@@ -170,54 +323,104 @@ async def discover_source(source: SourceParams, params: CrawlParams, fetcher: Fe
             doc = await fetcher.get_document(url, allow_private=allow)
         except FetchError as exc:
             problem(url, exc.reason, exc.detail)
+            if url == start:
+                stats.start_problem = f"{exc.reason}: {exc.detail}"
             continue
+        stats.pages_read += 1
+        if url == start:
+            root = doc.final_url  # /clips redirected to /clips/: folders are judged below the final URL
         if looks_like_feed(doc.body, doc.content_type):
             feed = parse_feed(doc.body, doc.final_url)
+            stats.feed_entries += len(feed.entries)
             for line in feed.problems:
                 problem(url, "bad_feed", line)
             for entry in feed.entries:
                 if entry.media_url:
                     add(entry.media_url, entry.page_url, entry.claims or Claims())
                 elif entry.page_url:
-                    item_pages.setdefault(entry.page_url)
-            listing.extend(u for u in feed.next_urls if u not in visited)
+                    item_pages.setdefault(entry.page_url, doc.final_url)
+            queue(feed.next_urls, depth)
+            stats.folders += len([u for u in feed.children if u not in visited and depth < params.max_depth])
+            queue(feed.children, depth + 1)
             continue
         links = parse_html_links(doc.body.decode("utf-8", errors="replace"), doc.final_url)
-        listing.extend(u for u in (*links.next_urls, *links.feed_urls) if u not in visited)
-        for video in links.video_urls:
-            add(video, doc.final_url, Claims())
+        queue((*links.next_urls, *links.feed_urls), depth)
+        if depth > 0 and links.json_alternates:  # a sub-folder that is an item page (/posts/clip-1/)
+            for media_url, claims in await _media_of_page(links, allow, fetcher, problem):
+                add(media_url, doc.final_url, claims)
+        else:
+            for video in links.video_urls:
+                add(video, doc.final_url, Claims())
+        folders = []
         for anchor in links.anchors:
-            if same_origin(anchor, doc.final_url):
-                item_pages.setdefault(anchor)
-    if listing and pages >= params.max_pages:
-        log.warning("source %s: stopped after max_pages=%d listing pages with %d more unread; raise crawl.max_pages "
-                    "to reach the rest", source.name, params.max_pages, len(listing))
+            stats.links_seen += 1
+            kind = classify_link(anchor, doc.final_url, root)
+            if kind == "media":
+                stats.media_links += 1
+                add(anchor, doc.final_url, Claims())
+            elif kind == "folder":
+                folders.append(anchor)
+            elif kind == "page":
+                item_pages.setdefault(anchor, doc.final_url)
+        stats.folders += len([u for u in folders if u not in visited and depth < params.max_depth])
+        queue(folders, depth + 1)
+    _warn_cut(source, params, stats, [u for u, _ in listing if u not in visited], too_deep)
 
     covered = {c.page_url for c in found.values() if c.claims.from_metadata}
-    to_visit = [u for u in item_pages if u not in visited and u not in covered]
+    to_visit = [u for u in item_pages if u not in visited and u not in covered and u not in found]
     results = await asyncio.gather(*(_read_item_page(u, allow, fetcher, problem) for u in to_visit))
-    for page_url, found_here in zip(to_visit, results):
+    for page_url, (kind, found_here) in zip(to_visit, results):
+        stats.item_pages += kind == "page"
+        stats.not_media += kind == "other"
         for media_url, claims in found_here:
-            add(media_url, page_url, claims)
-    candidates = list(found.values())
+            # a link that was media itself: its page is the listing that linked it
+            add(media_url, item_pages[page_url] if kind == "media" else page_url, claims)
+    claims_of_source = source_claims(source)
+    candidates = [replace(c, claims=apply_source_claims(c.claims, c.media_url, claims_of_source))
+                  for c in found.values()]
     if source.max_items is not None:
         candidates = candidates[: source.max_items]
     return candidates
 
 
-async def _read_item_page(url: str, allow: bool, fetcher: Fetcher,
-                          problem: Callable[[str, str, str], None]) -> list[tuple[str, Claims]]:
-    """Media of one item page: from its metadata document if it links one, else its videos.
-    Pages that turn out to be neither (an About page) give nothing, silently."""
+def _warn_cut(source: SourceParams, params: CrawlParams, stats: DiscoveryStats, unread: list[str],
+              too_deep: set[str]) -> None:
+    """Say when a bound stopped discovery, naming the setting that would reach the rest."""
+    stats.pages_left = len(set(unread))
+    stats.too_deep = len(too_deep - set(unread))
+    if stats.pages_left:
+        log.warning("source %s: stopped after max_pages=%d listing pages with %d more unread; raise crawl.max_pages "
+                    "to reach the rest", source.name, params.max_pages, stats.pages_left)
+    if stats.too_deep:
+        log.warning("source %s: %d sub-folder(s)/sitemap(s) deeper than max_depth=%d not read (e.g. %s); raise "
+                    "crawl.max_depth to reach them", source.name, stats.too_deep, params.max_depth, min(too_deep))
+
+
+async def _read_item_page(url: str, allow: bool, fetcher: Fetcher, problem: Callable[[str, str, str], None]
+                          ) -> tuple[str, list[tuple[str, Claims]]]:
+    """(kind, media) of a link from a listing: ``page`` (an HTML item page: its metadata
+    document's media if it links one, else its videos), ``media`` (the link is a video itself: seen
+    from its first bytes, the rest is not read), ``other`` (neither: an About page, a PDF, a still
+    image; nothing, silently) or ``failed`` (reported through ``problem``)."""
     try:
-        doc = await fetcher.get_document(url, allow_private=allow)
+        doc = await fetcher.get_document(url, allow_private=allow, stop_at_media=True)
     except FetchError as exc:
         problem(url, exc.reason, exc.detail)
-        return []
+        return "failed", []
     sniffed = sniff_media_type(doc.body[:SNIFF_BYTES])
+    if doc.media:
+        is_video = sniffed in ACCEPTED_VIDEO_TYPES or (
+            sniffed is None and doc.content_type.lower().startswith("video/"))
+        return ("media", [(url, Claims())]) if is_video else ("other", [])
     if not (sniffed == "text/html" or (sniffed is None and "html" in doc.content_type.lower())):
-        return []  # an image, a video or JSON linked from a listing is not an item page
+        return "other", []  # JSON or XML linked from a listing is not an item page
     links = parse_html_links(doc.body.decode("utf-8", errors="replace"), doc.final_url)
+    return "page", await _media_of_page(links, allow, fetcher, problem)
+
+
+async def _media_of_page(links: PageLinks, allow: bool, fetcher: Fetcher,
+                         problem: Callable[[str, str, str], None]) -> list[tuple[str, Claims]]:
+    """Media of one item page: from its metadata document if it links one, else its videos."""
     for meta_url in links.json_alternates:
         try:
             meta_doc = await fetcher.get_document(meta_url, allow_private=allow)
@@ -247,7 +450,7 @@ async def _process(run: _Run, candidate: Candidate) -> None:
     url = candidate.media_url
     previous = run.state.get(url)
     if previous is not None and previous.status == "done":
-        run.counts["already_done"] += 1
+        run.bump(candidate.source, "already_done")
         run.finished += 1
         run.report_progress("already_done")
         return
@@ -258,7 +461,7 @@ async def _process(run: _Run, candidate: Candidate) -> None:
         outcome = "skipped" if exc.reason in SKIP_REASONS else "failed"
         run.state.finish(url, outcome, exc.reason, exc.detail)
         run.problem(url, exc.reason, exc.detail)
-        run.counts[outcome] += 1
+        run.bump(candidate.source, outcome)
         _done(run, outcome)
         log.debug("%s %s: %s", outcome, url, exc)
         return
@@ -267,13 +470,13 @@ async def _process(run: _Run, candidate: Candidate) -> None:
     except FetchError as exc:  # the mask of a clip failed: the whole item is retried next run
         run.state.finish(url, "failed", exc.reason, exc.detail)
         run.problem(url, exc.reason, exc.detail)
-        run.counts["failed"] += 1
+        run.bump(candidate.source, "failed")
         outcome = "failed"
     except Exception as exc:  # a store outage must not kill the other workers; retried next run
         log.exception("failed to keep %s", url)
         run.state.finish(url, "failed", "store_error", repr(exc))
         run.problem(url, "store_error", repr(exc))
-        run.counts["failed"] += 1
+        run.bump(candidate.source, "failed")
         outcome = "failed"
     finally:
         download.path.unlink(missing_ok=True)
@@ -295,7 +498,7 @@ async def _quarantine(run: _Run, candidate: Candidate, download: Download, reaso
     )
     run.state.finish(candidate.media_url, "done", f"quarantined:{reason}", detail)
     run.problem(candidate.media_url, reason, detail)
-    run.counts["quarantined"] += 1
+    run.bump(candidate.source, "quarantined")
     log.debug("quarantined %s: %s: %s", candidate.media_url, reason, detail)
     return "quarantined"
 
@@ -310,7 +513,8 @@ async def _keep(run: _Run, candidate: Candidate, download: Download) -> str:
     if media_type not in ACCEPTED_VIDEO_TYPES:
         return await _quarantine(
             run, candidate, download, "not_video",
-            f"sniffed {media_type or 'unrecognised bytes'}; server said {download.content_type or 'nothing'}")
+            f"{describe_rejected(media_type)}: sniffed {media_type or 'unrecognised bytes'}; "
+            f"server said {download.content_type or 'nothing'}")
     sha = await asyncio.to_thread(sha256_file, download.path)
     try:
         phash = await asyncio.to_thread(video_phash, download.path)
@@ -326,7 +530,7 @@ async def _keep(run: _Run, candidate: Candidate, download: Download) -> str:
                 decision = await _decide(run, sha, phash, record_key, candidate.claims.label)
                 if decision is None:  # this very sighting was recorded by a killed run
                     run.state.finish(candidate.media_url, "done", "recorded_earlier")
-                    run.counts["already_done"] += 1
+                    run.bump(candidate.source, "already_done")
                     return "already_done"
                 kind, media_key, near = decision
                 if kind == "new":
@@ -340,7 +544,7 @@ async def _keep(run: _Run, candidate: Candidate, download: Download) -> str:
             mask_key = await _store_mask(run, candidate)
             media_key, _ = await asyncio.to_thread(
                 put_content_addressed, run.store, download.path, prefix="raw",
-                suffix=SUFFIXES[media_type], content_type=media_type)
+                suffix=MEDIA_SUFFIXES[media_type], content_type=media_type)
         claims = candidate.claims
         item = CrawledItem(
             sha256=sha, media_key=media_key, media_type=media_type, size=download.size,
@@ -350,7 +554,7 @@ async def _keep(run: _Run, candidate: Candidate, download: Download) -> str:
             pair_id=claims.pair_id, prompt=claims.prompt, licence=claims.licence,
             published_at=claims.published_at, artifacts=claims.artifacts, mask_key=mask_key,
             near_duplicate_of=near, duplicate=kind == "duplicate", crawler=CRAWLER_NAME,
-            truncated=claims.truncated,
+            truncated=claims.truncated, claimed_by=dict(claims.claimed_by),
         )
         record = item.model_dump(mode="json")
         await asyncio.to_thread(run.store.put_json, record_key, record)
@@ -365,7 +569,10 @@ async def _keep(run: _Run, candidate: Candidate, download: Download) -> str:
     run.state.finish(candidate.media_url, "done", kind)
     run.items.append(item)
     counter = {"new": "stored", "duplicate": "duplicates", "near_duplicate": "near_duplicates"}[kind]
-    run.counts[counter] += 1
+    run.bump(candidate.source, counter)
+    if kind == "near_duplicate" and near:
+        of_url = await asyncio.to_thread(_media_url_of, run.store, near)
+        run.near_pairs.append(NearDuplicate(candidate.media_url, sha, near, of_url))
     log.debug("%s %s (sha256 %s…)", counter, candidate.media_url, sha[:12])
     return counter
 
@@ -386,6 +593,16 @@ async def _decide(run: _Run, sha: str, phash: str, record_key: str,
     if match is not None:
         return "near_duplicate", None, match[0]
     return "new", None, None
+
+
+def _media_url_of(store: ObjectStore, sha256: str) -> str | None:
+    """The media URL of one recorded sighting of a stored clip (for the near-duplicate lines)."""
+    for key in store.list_keys(f"provenance/{sha256[:2]}/{sha256}/"):
+        try:
+            return store.get_json(key).get("media_url")
+        except Exception:  # a line for people; a record that cannot be read leaves it out
+            log.debug("cannot read %s", key, exc_info=True)
+    return None
 
 
 async def _store_mask(run: _Run, candidate: Candidate) -> str | None:
@@ -445,11 +662,16 @@ async def crawl_async(
         finally:
             index.close()
     c = run.counts
+    outcomes = tuple(run.outcome(s) for s in sources)
+    for outcome in outcomes:
+        if outcome.why_nothing and not (outcome.candidates and outcome.already_known == outcome.candidates):
+            log.warning("%s (%s)", outcome.line(), outcome.url)  # a re-crawl that found only known URLs is no news
     return CrawlReport(
         discovered=c["discovered"], stored=c["stored"], duplicates=c["duplicates"],
         near_duplicates=c["near_duplicates"], quarantined=c["quarantined"], skipped=c["skipped"],
         failed=c["failed"], items=tuple(run.items), problems=tuple(run.problems),
-        elapsed_s=time.monotonic() - started, already_done=c["already_done"],
+        elapsed_s=time.monotonic() - started, already_done=c["already_done"], sources=outcomes,
+        near_duplicate_pairs=tuple(run.near_pairs),
     )
 
 
@@ -461,14 +683,17 @@ async def _run(run: _Run, sources: tuple[SourceParams, ...], stop_after: int | N
 
     async def discover(source: SourceParams) -> None:
         nonlocal sources_left
+        stats = run.stats.setdefault(source.name, DiscoveryStats())
         try:
-            candidates = await discover_source(source, run.params, run.fetcher, run.problem_from_discovery)
+            candidates = await discover_source(source, run.params, run.fetcher, run.discovery_problems(source.name),
+                                               stats)
         finally:
             sources_left -= 1
             run.discovery_done = sources_left == 0  # the total is known once the last source is in
         fresh = [c for c in candidates if c.media_url not in seen]
         seen.update(c.media_url for c in fresh)
-        run.counts["discovered"] += len(fresh)
+        run.bump(source.name, "discovered", len(fresh))
+        run.by_source.setdefault(source.name, Counter())["shared"] += len(candidates) - len(fresh)
         log.info("source %s: %d media URLs discovered", source.name, len(fresh))
         for candidate in fresh:
             queue.put_nowait(candidate)
@@ -510,5 +735,6 @@ def crawl(
                                    stop_after=stop_after))
 
 
-__all__ = ["CRAWLER_NAME", "CrawlProblem", "CrawlReport", "ProgressCallback", "QUARANTINE_REASONS",
-           "SKIP_REASONS", "SUFFIXES", "crawl", "crawl_async", "discover_source"]
+__all__ = ["CRAWLER_NAME", "CrawlProblem", "CrawlReport", "DiscoveryStats", "NearDuplicate", "ProgressCallback",
+           "QUARANTINE_REASONS", "SKIP_REASONS", "SourceOutcome", "crawl", "crawl_async", "discover_source",
+           "why_nothing"]

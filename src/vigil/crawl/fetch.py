@@ -35,6 +35,7 @@ import httpx
 from vigil.config.errors import ServiceError
 from vigil.config.params import CrawlParams
 from vigil.core.http import parse_retry_after
+from vigil.core.sniff import SNIFF_BYTES, sniff_media_type
 from vigil.crawl.netguard import BlockedAddress, check_url
 from vigil.io.pacing import RateLimiter
 
@@ -45,6 +46,9 @@ MAX_REDIRECTS = 5
 #: Largest listing page, feed, robots.txt or metadata document read into memory.
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Sniffed types that are documents (read on); any other sniffed type ends a page read at its head.
+_DOCUMENT_TYPES = frozenset({"text/html", "application/json", "application/xml", None})
+_MEDIA_CONTENT_TYPES = ("video/", "audio/", "image/", "application/octet-stream")
 _CHUNK = 64 * 1024
 
 #: Every reason a fetch can fail with, and what it means.
@@ -93,6 +97,7 @@ class Document:
     status: int
     content_type: str
     body: bytes
+    media: bool = False  # True: read with stop_at_media and it is media; ``body`` is only its head
 
 
 @dataclass(frozen=True)
@@ -184,18 +189,34 @@ class Fetcher:
     # ---- public API -------------------------------------------------------------------------
 
     async def get_document(self, url: str, *, allow_private: bool,
-                           max_bytes: int = MAX_DOCUMENT_BYTES) -> Document:
-        """GET a page/feed/JSON into memory (at most ``max_bytes``), politely and guarded."""
+                           max_bytes: int = MAX_DOCUMENT_BYTES, stop_at_media: bool = False) -> Document:
+        """GET a page/feed/JSON into memory (at most ``max_bytes``), politely and guarded.
+
+        ``stop_at_media``: for a link that may be a page or a video (an item page with no telling
+        name): when the server says video/audio/image/octet-stream, or the first bytes sniff as
+        anything but a document, stop after the head (:data:`vigil.core.sniff.SNIFF_BYTES`) and
+        return it with ``media=True``; the caller downloads it as media (under ``max_bytes``) if it
+        is, instead of reading up to ``max_bytes`` of video as a page."""
 
         async def read(response: httpx.Response, final_url: str) -> Document:
             body = bytearray()
-            _refuse_large_content_length(response, max_bytes, url)
+            content_type = response.headers.get("content-type", "")
+            declared_media = content_type.split(";")[0].strip().lower().startswith(_MEDIA_CONTENT_TYPES)
+            if not (stop_at_media and declared_media):
+                _refuse_large_content_length(response, max_bytes, url)
+            sniffed = not stop_at_media
             async for chunk in response.aiter_bytes(_CHUNK):
                 body += chunk
+                if not sniffed and len(body) >= SNIFF_BYTES:
+                    sniffed = True
+                    if declared_media or sniff_media_type(bytes(body[:SNIFF_BYTES])) not in _DOCUMENT_TYPES:
+                        return Document(url, final_url, response.status_code, content_type,
+                                        bytes(body[:SNIFF_BYTES]), media=True)
                 if len(body) > max_bytes:
                     raise FetchError("too_large", f"{url}: body exceeds {max_bytes} bytes")
-            return Document(url, final_url, response.status_code,
-                            response.headers.get("content-type", ""), bytes(body))
+            if stop_at_media and not sniffed and (declared_media or sniff_media_type(bytes(body)) not in _DOCUMENT_TYPES):
+                return Document(url, final_url, response.status_code, content_type, bytes(body), media=True)
+            return Document(url, final_url, response.status_code, content_type, bytes(body))
 
         return await self._fetch(url, allow_private, read, check_robots=True)
 

@@ -27,6 +27,8 @@ def crawl_sources(params_ref: str) -> CrawlReport:
     with resolved_sources(rt.params, rt.workspace) as sources:
         report = run_crawl(rt, sources, progress=periodic_lines("crawl", logger.info))
     logger.info("crawl: %s", report.summary())
+    for outcome in report.sources:  # a source that gave nothing says why (the crawler warns too)
+        logger.info("%s", outcome.line())
     return report
 
 

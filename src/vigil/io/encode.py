@@ -1,4 +1,5 @@
-"""Encode frame arrays into video files (mp4/H.264, webm/VP9, gif) with PyAV's bundled FFmpeg.
+"""Encode frame arrays into video files (mp4/mov/mkv/ts with H.264, webm/VP9, avi/MPEG-4 part 2,
+gif) with PyAV's bundled FFmpeg.
 
 Used by the synthetic zoo and by tests to make real media files; kept small on purpose.
 """
@@ -17,7 +18,13 @@ _CONTAINERS = {
     ".mov": ("mov", "libx264", "yuv420p"),
     ".webm": ("webm", "libvpx-vp9", "yuv420p"),
     ".gif": ("gif", "gif", "rgb8"),
+    ".mkv": ("matroska", "libx264", "yuv420p"),
+    ".avi": ("avi", "mpeg4", "yuv420p"),
+    ".ts": ("mpegts", "libx264", "yuv420p"),
 }
+#: Codecs ``codec=`` may pick instead of the container's default (AVI holds either).
+_CODECS = {"libx264": "yuv420p", "mpeg4": "yuv420p", "libvpx-vp9": "yuv420p"}
+_DISPLAY_MATRIX_FORMATS = {"mp4", "mov", "matroska"}
 _CHROMA_SUBSAMPLED = {"yuv420p", "yuv422p", "nv12"}
 _ROTATIONS = (0, 90, 180, 270)
 
@@ -33,6 +40,8 @@ def write_video(
     pix_fmt: str | None = None,
     preset: str | None = None,
     faststart: bool = False,
+    codec: str | None = None,
+    b_frames: int | None = None,
 ) -> Path:
     """Write ``frames`` (T, H, W, 3 uint8 RGB) to ``path``; the suffix picks container and codec.
 
@@ -49,21 +58,30 @@ def write_video(
     big test clips cheap). ``faststart`` puts the mp4/mov index (moov) before the media data, as
     streaming sites do; the default leaves it at the end, as x264/FFmpeg do.
 
+    ``codec`` overrides the container's default codec (``"libx264"`` in ``.avi``: H.264 in AVI, as
+    some cameras and old tools write it); ``b_frames`` sets the encoder's maximum consecutive
+    B-frames (``2`` with ``mpeg4`` gives Xvid-style reordered frames; x264 defaults to 3).
+
     The file appears atomically: a reader never sees a half-written clip.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _CONTAINERS:
         raise ValueError(f"unsupported video suffix {suffix!r}; use one of {sorted(_CONTAINERS)}")
-    fmt, codec, default_pix_fmt = _CONTAINERS[suffix]
+    fmt, default_codec, default_pix_fmt = _CONTAINERS[suffix]
+    if codec is not None and codec not in _CODECS:
+        raise ValueError(f"unsupported codec {codec!r}; use one of {sorted(_CODECS)}")
+    if codec is not None and codec != default_codec:
+        default_pix_fmt = _CODECS[codec]
+    codec = codec or default_codec
     pix_fmt = pix_fmt or default_pix_fmt
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     if rotation % 360 not in _ROTATIONS:
         raise ValueError(f"rotation must be one of {_ROTATIONS}, got {rotation}")
     rotation %= 360
-    if rotation and codec == "gif":
-        raise ValueError("gif has no display matrix; rotate the frames instead")
+    if rotation and fmt not in _DISPLAY_MATRIX_FORMATS:
+        raise ValueError(f"{fmt} stores no display matrix; rotate the frames instead")
     if faststart and fmt not in ("mp4", "mov"):
         raise ValueError("faststart applies to mp4/mov only")
     t, h, w, _ = frames.shape
@@ -82,6 +100,10 @@ def write_video(
                 options["crf"] = str(crf)
                 if preset:
                     options["preset"] = preset
+            if b_frames is not None:
+                stream.codec_context.max_b_frames = b_frames
+                if codec == "libx264":
+                    options["bframes"] = str(b_frames)
             if gop is not None:
                 stream.codec_context.gop_size = gop
                 if codec == "libx264":

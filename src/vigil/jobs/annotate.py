@@ -9,6 +9,14 @@ examples (a model's prediction disagrees with the label) and those a person flag
 the annotator (synthetic → a teacher) makes every machine annotation stale, so that
 ``reannotate`` hands the whole version to the new annotator; human annotations stay.
 
+A fake without ground-truth artifacts (a crawled clip from a real generator: only its source's claim
+says it is fake) goes to the teacher when one is configured, label-conditioned like every clip.
+Without a teacher, or when the teacher cannot ground it, it gets a ``label_only`` record
+(:mod:`vigil.annotate.label_only`): the verdict without evidence, which training uses where a verdict
+is enough and the Label Studio export queues for a person first. A label-only record is current for
+the synthetic source (re-annotating cannot do better without a teacher) and stale for a teacher, so
+``reannotate`` hands it to one; a grounded current record is always chosen over it.
+
 One annotation run per workspace: :func:`annotate` holds ``workspace_lock(workspace, "annotate")``,
 the lock the Label Studio import and export take as well (:mod:`vigil.jobs.labelstudio`), since all
 of them write the annotation records and the registry a labelled version is made of. A second run is
@@ -30,7 +38,7 @@ import pandas as pd
 
 from vigil.config.errors import ConfigError, NotFoundError
 from vigil.config.params import AnnotateParams
-from vigil.core.annotation import Annotation, annotation_row, is_current
+from vigil.core.annotation import LABEL_ONLY_KIND, Annotation, annotation_row, is_current
 from vigil.core.annotator_quality import quality_html, score_annotator
 from vigil.core.hashing import sha256_json
 from vigil.core.progress import ProgressCallback
@@ -80,7 +88,7 @@ class AnnotateReport:
     annotator: str
     n_samples: int
     selected: dict[str, int]  # reason -> count of samples (re-)annotated this run
-    n_accepted: int
+    n_accepted: int  # records accepted this run: grounded + label-only
     n_rejected: int
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     version_tag: str | None = None
@@ -92,11 +100,16 @@ class AnnotateReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    n_grounded: int = 0  # accepted this run with grounded evidence (synthetic, teacher)
+    n_label_only: int = 0  # accepted this run as label-only: a verdict without evidence
+    n_queued_for_humans: int = 0  # samples whose chosen annotation is label-only: first in the Label Studio export
 
     def summary(self) -> str:
+        reasons = f" {self.rejection_reasons}" if self.rejection_reasons else ""
         return (f"{self.status}; {self.source} ({self.annotator}) on {self.base_tag}; selected "
-                f"{self.selected or 'nothing'}; {self.n_accepted} accepted, {self.n_rejected} rejected "
-                f"{self.rejection_reasons or ''}; labelled version {self.version_tag or '-'}")
+                f"{self.selected or 'nothing'}; {self.n_accepted} accepted ({self.n_grounded} grounded, "
+                f"{self.n_label_only} label-only), {self.n_rejected} rejected{reasons}; "
+                f"{self.n_queued_for_humans} queued for human grounding; labelled version {self.version_tag or '-'}")
 
 
 def choose_source(params: AnnotateParams, teacher: TeacherEndpoint | None) -> str:
@@ -121,15 +134,24 @@ def current_versions(source: str, params: AnnotateParams, teacher: TeacherEndpoi
 
 
 def _current(a: Annotation, v: Versions) -> bool:
+    if a.provenance.kind == LABEL_ONLY_KIND and v.kind == "synthetic":
+        from vigil.annotate.label_only import LABEL_ONLY_ANNOTATOR, LABEL_ONLY_VERSION
+
+        # the synthetic source's own answer for a clip without ground truth: current beside it
+        return is_current(a.provenance, annotator=LABEL_ONLY_ANNOTATOR, prompt_version=v.prompt_version,
+                          taxonomy_version=v.taxonomy_version, annotator_version=LABEL_ONLY_VERSION)
     return is_current(a.provenance, annotator=v.annotator, prompt_version=v.prompt_version,
                       taxonomy_version=v.taxonomy_version, annotator_version=v.annotator_version)
 
 
 def choose_annotation(records: Iterable[Annotation], versions: Versions) -> Annotation | None:
-    """The record a labelled version carries for one sample (see the module note)."""
+    """The record a labelled version carries for one sample (see the module note): a current human
+    one, else the newest current grounded one, else a current label-only one, else the newest
+    accepted (grounded before label-only)."""
     accepted = [a for a in records if a.status == "accepted"]
-    for pool in ([a for a in accepted if a.provenance.kind == "human" and _current(a, versions)],
-                 [a for a in accepted if _current(a, versions)], accepted):
+    current = [a for a in accepted if _current(a, versions)]
+    for pool in ([a for a in current if a.provenance.kind == "human"], [a for a in current if not a.label_only],
+                 current, [a for a in accepted if not a.label_only], accepted):
         if pool:
             return max(pool, key=lambda a: a.created_at)
     return None
@@ -195,6 +217,8 @@ def _produce(selected: Mapping[str, str], manifest: pd.DataFrame, source: str, v
              params: AnnotateParams, teacher: TeacherEndpoint | None, workspace: Path,
              truth: Mapping[str, tuple[ArtifactTruth, ...]], masks: Mapping[str, str | None],
              flags: Mapping[str, dict], progress: ProgressCallback | None) -> list[Annotation]:
+    from vigil.annotate.label_only import label_only_annotation
+
     rows = manifest.set_index("sample_id").loc[list(selected)]
     if source == "synthetic":
         from vigil.annotate.synthetic import synthetic_annotation
@@ -203,9 +227,13 @@ def _produce(selected: Mapping[str, str], manifest: pd.DataFrame, source: str, v
         for done, (sample_id, row) in enumerate(rows.iterrows(), start=1):
             mask_uri = masks.get(sample_id)
             mask_uris = {a.mask_index: mask_uri for a in truth.get(sample_id, ()) if a.mask_index is not None and mask_uri}
-            ann = synthetic_annotation(sample_id, row["label"], truth.get(sample_id, ()), float(row["duration_s"]),
-                                       prompt_version=versions.prompt_version,
-                                       taxonomy_version=versions.taxonomy_version, mask_uris=mask_uris)
+            if row["label"] == "fake" and not truth.get(sample_id):  # only its source's claim: keep the verdict
+                ann = label_only_annotation(sample_id, "fake", prompt_version=versions.prompt_version,
+                                            taxonomy_version=versions.taxonomy_version)
+            else:
+                ann = synthetic_annotation(sample_id, row["label"], truth.get(sample_id, ()), float(row["duration_s"]),
+                                           prompt_version=versions.prompt_version,
+                                           taxonomy_version=versions.taxonomy_version, mask_uris=mask_uris)
             out.append(_with_flag(ann, flags.get(sample_id)))
             if progress:
                 progress("annotate", done, len(rows))
@@ -229,7 +257,14 @@ def _produce(selected: Mapping[str, str], manifest: pd.DataFrame, source: str, v
         if not (frames_dir / "timestamps.txt").is_file():
             raise AnnotateError(f"frames of {sample_id} are not in {frames_dir}: run `vigil ingest` in this workspace first")
         requests.append(TeacherRequest(sample_id, row["label"], float(row["duration_s"]), frames_dir))
-    return [_with_flag(a, flags.get(a.sample_id)) for a in annotate_batch_sync(requests, config, progress=progress)]
+    out = []
+    for a in annotate_batch_sync(requests, config, progress=progress):
+        out.append(_with_flag(a, flags.get(a.sample_id)))
+        if a.status == "rejected" and a.label == "fake":  # the teacher could not ground it: keep the verdict
+            out.append(_with_flag(label_only_annotation(a.sample_id, "fake", prompt_version=versions.prompt_version,
+                                                        taxonomy_version=versions.taxonomy_version),
+                                  flags.get(a.sample_id)))
+    return out
 
 
 def _with_flag(annotation: Annotation, flag: dict | None) -> Annotation:
@@ -280,6 +315,7 @@ def _annotate(rt: Runtime, *, teacher: TeacherEndpoint | None, reannotate: bool,
     chosen = {sid: choose_annotation(existing.get(sid, []), versions) for sid in ids}
     table = pd.DataFrame([annotation_row(sid, labels[sid], chosen[sid]) for sid in ids])
     rejected = [a for a in produced if a.status == "rejected"]
+    label_only = [a for a in produced if a.status == "accepted" and a.label_only]
     reasons: dict[str, int] = {}
     for a in rejected:
         key = (a.rejection_reason or "unknown").split(":")[0]
@@ -287,6 +323,8 @@ def _annotate(rt: Runtime, *, teacher: TeacherEndpoint | None, reannotate: bool,
     base = dict(base_tag=latest.tag, source=source, annotator=versions.annotator, n_samples=len(ids),
                 selected={r: list(selected.values()).count(r) for r in sorted(set(selected.values()))},
                 n_accepted=len(produced) - len(rejected), n_rejected=len(rejected), rejection_reasons=reasons,
+                n_grounded=len(produced) - len(rejected) - len(label_only), n_label_only=len(label_only),
+                n_queued_for_humans=sum(1 for c in chosen.values() if c is not None and c.label_only),
                 prompt_tokens=sum(a.usage.prompt_tokens for a in produced),
                 completion_tokens=sum(a.usage.completion_tokens for a in produced),
                 cost_usd=round(sum(a.usage.cost_usd for a in produced), 6))
@@ -337,6 +375,7 @@ def _annotate(rt: Runtime, *, teacher: TeacherEndpoint | None, reannotate: bool,
             metadata={"kind": "labelled", "base_tag": latest.tag, "content_id": content_id, "source": source,
                       "annotator": versions.annotator, "prompt_version": versions.prompt_version,
                       "taxonomy_version": versions.taxonomy_version, "annotator_quality": quality.to_dict(),
+                      "label_only": base["n_queued_for_humans"],
                       "counts": latest.metadata.get("counts", {})},
         )
         ledger.append("annotation.publish", inputs=inputs,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from vigil.config.params import Params, SourceParams, ZooParams
@@ -135,7 +135,8 @@ def run_crawl(
 ) -> CrawlReport:
     """Crawl ``sources`` into the store under the workspace's crawl lock; record what an interrupted
     run left unrecorded (:func:`reconcile`), then one ``crawl.run`` event naming every clip this run
-    stored (and not already listed) or saw."""
+    stored (and not already listed) or saw, and what each source gave (``outputs.sources``: its
+    :class:`~vigil.crawl.crawler.SourceOutcome`, why-nothing line included)."""
     with workspace_lock(rt.workspace, LOCK_NAME):
         listed = listed_clips(read_events(rt.ledger.store))
         reconcile(rt, listed)
@@ -150,6 +151,8 @@ def run_crawl(
                 "near_duplicates": sorted(f"{i.sha256}~{i.near_duplicate_of}" for i in report.items
                                           if i.near_duplicate_of),
                 "quarantined": report.quarantined, "skipped": report.skipped, "failed": report.failed,
+                "already_known": report.already_done,
+                "sources": [asdict(outcome) for outcome in report.sources],
             },
             params={"crawl": rt.params.crawl.model_dump(mode="json", exclude={"sources"})},
         )

@@ -13,9 +13,10 @@ half-way redoes at most the clips it was working on. What is left out of a versi
 
 * a clip that cannot be probed or sampled (:class:`MediaError`): quarantined, cached for good;
 * a row that fails a **row-level** expectation (vigil.io.validation: an fps, a size, a generator no
-  one allows…): quarantined as ``validation:<expectation>`` with the column, value and bound, cached
-  with the validation settings it was judged by (a change to ``validation`` in params.yaml judges it
-  again); the rest of the batch is validated again and published. One bad clip never rejects a batch;
+  one allows, a label its source never claimed…): quarantined as ``validation:<expectation>`` with the
+  column, value, bound and the setting to change, cached with the settings it was judged by (a change
+  to ``validation`` or to a source's ``label``/``generator`` in params.yaml judges it again); the rest
+  of the batch is validated again and published. One bad clip never rejects a batch;
 * a sample an operator excluded (:func:`exclude_sample`, ``vigil data exclude``): cached for good;
 * a raw object missing from the store (``missing_raw``): quarantined for this run only and never
   cached, so an object restored from a backup is picked up by the next run;
@@ -25,6 +26,16 @@ half-way redoes at most the clips it was working on. What is left out of a versi
 A batch that fails a **batch-level** expectation (row count, class balance, uniqueness, split
 hygiene) is quarantined whole, recorded as ``dataset.reject`` and not published; the report says
 which ``params.yaml`` setting to change.
+
+There is no merge step: every run rebuilds the manifest from every crawl record in the store, so the
+table validated is the whole version that would be published (the previous version's rows, old reals
+included, unless quarantined or excluded since, plus the new ones). Class balance is therefore judged
+on the version, not on what one crawl brought; the previous version's sample ids only let the advice
+tell the new rows' share apart.
+
+What a source says in params.yaml is a claim about each of its clips: a clip recorded with label or
+generator ``unknown`` takes its source's ``crawl.sources[*].label`` / ``.generator`` when set
+(:func:`with_source_claims`), so setting them fixes clips crawled before, without a re-crawl.
 
 Publishing is the registry's all-or-nothing commit + tag, then the ``dataset.publish`` ledger event.
 A run killed between the two leaves a version with no event; the next run finds its content already
@@ -158,9 +169,13 @@ def scratch_media_path(sample_dir: Path, media_key: str | None) -> Path:
 
 
 def validation_digest(params: Params) -> str:
-    """Digest of what a row-level verdict depends on: the validation settings and the allowed generators."""
+    """Digest of what a row-level verdict depends on: the validation settings, the allowed generators
+    and what the sources claim (a label set on a source turns its clips' ``unknown`` into one)."""
+    from vigil.io.validation import source_claims
+
+    claims = [[c.name, c.label, c.generator] for c in source_claims(params.crawl.sources).values()]
     return sha256_json({"validation": params.validation.model_dump(mode="json"),
-                        "generators": list(allowed_generators(params))})
+                        "generators": list(allowed_generators(params)), "sources": claims})
 
 
 def cached_problem(sample_dir: Path, params: Params) -> IngestProblem | None:
@@ -266,8 +281,24 @@ def near_duplicate_groups(phashes: dict[str, str], max_distance: float,
     return {member: gid for gid, members in groups.items() if len(members) > 1 for member in members}
 
 
+def with_source_claims(item: CrawledItem, params: Params) -> CrawledItem:
+    """``item`` with its source's ``label`` / ``generator`` from params.yaml where the crawl recorded
+    ``unknown`` (the user who wrote them meant every clip of the source); a claim the clip itself
+    made wins. Read with ``getattr``: params files whose sources have no such settings change nothing."""
+    source = next((s for s in params.crawl.sources if s.name == item.source), None)
+    label, generator = getattr(source, "label", None), getattr(source, "generator", None)
+    update: dict[str, str] = {}
+    if item.label == "unknown" and label in ("real", "fake"):
+        update["label"] = label
+    if item.generator == "unknown" and generator:
+        update["generator"] = str(generator)
+    elif item.generator == "unknown" and update.get("label") == "real":
+        update["generator"] = "real"  # the zoo's convention for camera footage (SourceParams.label)
+    return item.model_copy(update=update) if update else item
+
+
 def build_manifest(items: Iterable[CrawledItem], prepared: dict[str, dict], params: Params) -> pd.DataFrame:
-    items = [i for i in items if i.sha256 in prepared]
+    items = [with_source_claims(i, params) for i in items if i.sha256 in prepared]
     dup_groups = near_duplicate_groups({i.sha256: i.phash for i in items}, params.crawl.near_duplicate_distance,
                                        {i.sha256: i.label for i in items})
     rows = []
@@ -321,11 +352,18 @@ def _batch_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
 
 
 def allowed_generators(params: Params) -> tuple[str, ...]:
+    """Generators a row may claim: ``validation.allowed_generators`` (default: real, unknown and the
+    zoo's), plus every generator a source names in ``crawl.sources[*].generator`` (the user who wrote
+    it meant it). Generators a source derives from URL paths are not known in advance: they must be
+    listed in ``validation.allowed_generators``, and the refusal says so."""
     if params.validation.allowed_generators is not None:
-        return params.validation.allowed_generators
-    from vigil.zoo.generators import GENERATORS
+        base: tuple[str, ...] = tuple(params.validation.allowed_generators)
+    else:
+        from vigil.zoo.generators import GENERATORS
 
-    return ("real", "unknown", *sorted(GENERATORS))
+        base = ("real", "unknown", *sorted(GENERATORS))
+    named = [str(g) for s in params.crawl.sources if (g := getattr(s, "generator", None))]
+    return (*base, *sorted(set(named) - set(base)))
 
 
 def ingest(rt: Runtime, *, progress: ProgressCallback | None = None, wait_s: float = 0.0) -> IngestReport:
@@ -369,6 +407,7 @@ def _ingest_locked(rt: Runtime, progress: ProgressCallback | None) -> IngestRepo
                 and not (samples_dir / i.sha256 / QUARANTINED_FILE).is_file())
     prepared, problems = _prepare_all(rt, items, samples_dir, progress)
     registry = None
+    previous = None
     params_hash = sha256_json(params.model_dump(mode="json"))
     while True:  # each round quarantines the rows validation refused and judges the rest again
         df = build_manifest(items, prepared, params)
@@ -386,7 +425,9 @@ def _ingest_locked(rt: Runtime, progress: ProgressCallback | None) -> IngestRepo
             return IngestReport(**base, published=False, status="unchanged", version_tag=datasets[-1].tag,
                                 manifest_uri=datasets[-1].metadata.get("manifest_uri"), repaired=repaired)
         docs_dir = workspace / "reports" / "data-docs" / content_id[:16]
-        validation = validate_manifest(df, params.validation, allowed_generators(params), docs_dir)
+        previous = previous or _previous_version(registry, datasets)
+        validation = validate_manifest(df, params.validation, allowed_generators(params), docs_dir,
+                                       sources=params.crawl.sources, previous=previous)
         refused = {sid: why for sid, why in validation.rejected_rows().items() if sid in prepared}
         if not refused:  # nothing to quarantine row by row: the batch is judged as it is
             break
@@ -394,6 +435,18 @@ def _ingest_locked(rt: Runtime, progress: ProgressCallback | None) -> IngestRepo
             problems.append(_quarantine_row(rt, samples_dir, df, sample_id, rejections))
             prepared.pop(sample_id, None)
     return _judge_batch(rt, registry, df, validation, base, content_id, params_hash, n_new)
+
+
+def _previous_version(registry: Any, datasets: list) -> Any:
+    """The newest dataset version's tag and sample ids (None before the first): class-balance advice
+    tells the new rows from those the version already held."""
+    from vigil.io.registry import read_manifest_at
+    from vigil.io.validation import PreviousVersion
+
+    if not datasets:
+        return None
+    tag = datasets[-1].tag
+    return PreviousVersion(tag, frozenset(read_manifest_at(registry, tag)["sample_id"]))
 
 
 def _quarantine_row(rt: Runtime, samples_dir: Path, df: pd.DataFrame, sample_id: str,
@@ -405,7 +458,8 @@ def _quarantine_row(rt: Runtime, samples_dir: Path, df: pd.DataFrame, sample_id:
     detail = "; ".join(r.describe() for r in rejections)
     key = quarantine(rt.store, reason=reason, detail=detail, source=str(row["media_key"]),
                      extra={"sample_id": sample_id, "stage": "validate", "column": first.column,
-                            "value": first.value, "bound": first.bound,
+                            "value": first.value, "bound": first.bound, "hint": first.hint,
+                            "source": str(row["source"]),
                             "expectations": [r.expectation for r in rejections]})
     problem = IngestProblem(sample_id, reason, detail, key, stage="validate", judged_with=validation_digest(rt.params))
     sample_dir = samples_dir / sample_id
@@ -452,6 +506,7 @@ def _judge_batch(rt: Runtime, registry: Any, df: pd.DataFrame, validation: Any, 
         "success": validation.success, "statistics": dict(validation.statistics),
         "expectations": [{"name": e.name, "success": e.success, "observed": e.observed, "scope": e.scope,
                           **({"advice": e.advice} if e.advice else {})} for e in validation.expectations],
+        "notes": list(validation.notes),
     }
     report_key = f"reports/validation/{content_id[:16]}.json"
     store.put_json(report_key, validation_record)

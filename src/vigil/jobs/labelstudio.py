@@ -28,6 +28,7 @@ class ExportReport:
     tag: str
     n_tasks: int
     config_path: Path | None
+    n_needs_grounding: int = 0  # label-only tasks, first in the file: a person grounds these first
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ def export_version(rt: Runtime, out_path: str | Path, *, tag: str | None = None,
                    media_base_url: str = "/data/local-files/?d=", config_path: str | Path | None = None) -> ExportReport:
     """Tasks for every sample of a labelled version, its chosen annotation as the pre-annotation.
 
+    Label-only samples (a verdict without grounded evidence) are queued for a person: first in the
+    file and flagged ``needs_grounding`` (:mod:`vigil.annotate.labelstudio.export`); the human
+    annotation imported back overrides the label-only one in the next labelled version.
     Media and frame URLs are ``media_base_url`` + the store key, which is how Label Studio's
     local-files or cloud-storage source reaches the same objects.
     """
@@ -74,7 +78,8 @@ def _export_version(rt: Runtime, out_path: str | Path, *, tag: str | None, media
     written = export_tasks(items, out_path, model_version=f"vigil:{version.tag}")
     if config_path is not None:
         Path(config_path).write_text(labeling_config(load_taxonomy()))
-    return ExportReport(Path(written), version.tag, len(items), Path(config_path) if config_path else None)
+    return ExportReport(Path(written), version.tag, len(items), Path(config_path) if config_path else None,
+                        n_needs_grounding=sum(1 for i in items if i.annotation is not None and i.annotation.label_only))
 
 
 def _chosen_records(store: ObjectStore, table) -> dict[str, Annotation]:

@@ -4,6 +4,11 @@ Output (a folder, DVC-tracked): ``dataset.json`` (which version: tag, git revisi
 ``samples.jsonl`` (one training record per sample) and ``frames/<sample>/`` (Skyra layout). The
 output depends only on the version's content, so a re-run on the same version writes the same bytes
 and DVC skips the training stages after it.
+
+A ``label_only`` annotation (a verdict its source states, no artifact localised) becomes a sample
+with ``label_only=True`` and no truth: GRPO's answer reward reads only the label and its grounding
+reward gives 0 without truth, while SFT keeps or leaves it out per ``train.sft.label_only``
+(:func:`vigil.train.trl_stages.sft_samples`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vigil.core.annotation import LABEL_ONLY_KIND
 from vigil.io.registry import (
     RegistryError,
     file_at,
@@ -49,6 +55,7 @@ class TrainingSample:
     frames_dir: str  # relative to the prepare folder
     target: str  # the annotation's explanation in the output grammar: the SFT completion
     truth: list[dict] | None  # ground-truth artifacts (type, t, bbox) when the annotation is truth
+    label_only: bool = False  # the annotation is a verdict without grounded evidence (kind label_only)
 
 
 def resolve_version(registry, wanted: str):
@@ -79,7 +86,8 @@ def _training_samples(manifest: pd.DataFrame, annotations: pd.DataFrame) -> list
         samples.append(TrainingSample(
             sample_id=row.sample_id, split=row.split, label=row.label, generator=str(row.generator),
             pair_id=row.pair_id if isinstance(row.pair_id, str) else None, duration_s=duration,
-            frames_dir=f"frames/{row.frames_dir}", target=row.explanation, truth=truth))
+            frames_dir=f"frames/{row.frames_dir}", target=row.explanation, truth=truth,
+            label_only=row.kind == LABEL_ONLY_KIND))
     return sorted(samples, key=lambda s: s.sample_id)
 
 
@@ -105,7 +113,7 @@ def prepare(workspace: str | Path, store: ObjectStore, dataset: str, out_dir: st
         counts.setdefault(sample.split, {}).setdefault(sample.label, 0)
         counts[sample.split][sample.label] += 1
     info = {"tag": version.tag, "git_rev": version.git_rev, "manifest_md5": manifest_md5_at(registry, version.tag),
-            "n_samples": len(samples), "counts": counts}
+            "n_samples": len(samples), "counts": counts, "n_label_only": sum(s.label_only for s in samples)}
     (staging / "dataset.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
@@ -136,4 +144,5 @@ def shuffle_labels(samples: list[TrainingSample], seed: int) -> list[TrainingSam
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     return [replace(s, label=samples[j].label, generator=samples[j].generator, target=samples[j].target,
-                    truth=samples[j].truth) for s, j in zip(samples, order, strict=True)]
+                    truth=samples[j].truth, label_only=samples[j].label_only)
+            for s, j in zip(samples, order, strict=True)]

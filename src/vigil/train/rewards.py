@@ -162,6 +162,14 @@ def skyra_reward(completions: Sequence[Any], label: Sequence[str], duration_s: S
     [0.0, 0.0]
     >>> skyra_reward([render("Fake", [ev])], ["fake"], duration_s=[1.5])  # evidence ends past the clip
     [0.0]
+
+    Skyra's zero box (the whole frame) is well-formed evidence; another empty box breaks the output:
+
+    >>> whole = "<type>Camera Motion Inconsistency</type> in <t>[1.0, 2.0]</t> at <bbox>[0.0, 0.0, 0.0, 0.0]</bbox>"
+    >>> flat = "<type>Camera Motion Inconsistency</type> in <t>[1.0, 2.0]</t> at <bbox>[0.2, 0.0, 0.2, 0.0]</bbox>"
+    >>> [round(r, 4) for r in skyra_reward([f"<think>{whole}</think><answer>Fake</answer>",
+    ...                                     f"<think>{flat}</think><answer>Fake</answer>"], ["fake", "fake"])]
+    [1.5545, 0.0]
     """
     n = len(completions)
     rewards = []
@@ -191,7 +199,9 @@ def grounding_reward(completions: Sequence[Any], label: Sequence[str], truth: Se
 
         temporal IoU × box IoU (only when the truth has a box) × (1 if the type matches else 0.5)
 
-    and the reward is the mean over the ground truth (an unmatched artifact scores 0).
+    and the reward is the mean over the ground truth (an unmatched artifact scores 0). A whole-frame
+    box (``[0, 0, 1, 1]``, or Skyra's zero box ``[0, 0, 0, 0]``) scores the truth box's share of
+    the frame, so it pays only for artifacts that do span the frame.
 
     Broken output (see :func:`skyra_reward`) or a Real answer scores 0.0. Clips without ground
     truth (``truth`` None or empty), including every real clip, score 0.0: real clips are
@@ -208,6 +218,10 @@ def grounding_reward(completions: Sequence[Any], label: Sequence[str], truth: Se
     >>> no_box = [{"type": "Unnatural Blur", "t": [1.0, 3.0], "bbox": None}]
     >>> grounding_reward([exact, render("Real", ["Fine."])], ["fake", "fake"], [no_box, no_box])
     [1.0, 0.0]
+    >>> whole = ("<think><type>Unnatural Blur</type> in <t>[1.0, 3.0]</t> at <bbox>[0, 0, 0, 0]</bbox>"
+    ...          "</think><answer>Fake</answer>")
+    >>> grounding_reward([whole, whole], ["fake", "fake"], [gt, no_box])  # truth covers 1/4 of the frame; no box
+    [0.25, 1.0]
     """
     n = len(completions)
     rewards = []

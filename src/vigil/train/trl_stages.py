@@ -5,6 +5,11 @@ Prompts come from :mod:`vigil.models.inputs` (the same builder serving will use)
 the annotation's explanation in the output grammar, with the loss on the assistant turn only; GRPO
 scores sampled completions with :mod:`vigil.train.rewards`. Checkpoints are TRL's own
 (``checkpoint-N`` folders, resumed with ``resume_from_checkpoint``), mirrored to the store.
+
+Label-only samples (a verdict, no grounded evidence) always reach GRPO, whose answer reward needs
+only the label; SFT leaves them out or trains on their "no artifact was localised" target as
+``train.sft.label_only`` says (:func:`sft_samples`; the measurement behind the default is in
+README's label-only section).
 """
 
 from __future__ import annotations
@@ -33,6 +38,19 @@ _LOGGED = {"loss": "loss", "learning_rate": "lr", "grad_norm": "grad_norm", "mea
 
 
 # ------------------------------------------------------------------------------------ datasets
+
+def sft_samples(samples: list[TrainingSample], label_only: str) -> list[TrainingSample]:
+    """The samples SFT trains on: label-only ones are kept (``"verdict"``) or left out (``"skip"``).
+
+    >>> a = TrainingSample("a", "train", "fake", "g", None, 2.0, "frames/a", "<answer>Fake</answer>", None, True)
+    >>> b = TrainingSample("b", "train", "real", "real", None, 2.0, "frames/b", "<answer>Real</answer>", [])
+    >>> [s.sample_id for s in sft_samples([a, b], "skip")], len(sft_samples([a, b], "verdict"))
+    (['b'], 2)
+    """
+    if label_only not in ("skip", "verdict"):
+        raise ValueError(f"train.sft.label_only must be 'skip' or 'verdict', got {label_only!r}")
+    return list(samples) if label_only == "verdict" else [s for s in samples if not s.label_only]
+
 
 def png_image(pixels) -> dict[str, Any]:
     """An ``(h, w, 3)`` uint8 array as the ``datasets`` library stores an image, PNG at zlib level 1.
@@ -230,7 +248,13 @@ def _start_step(last: str | None) -> int:
 def run_sft(init_dir: str | Path, prepared_dir: str | Path, samples: list[TrainingSample], params: SftParams,
             profile: ModelProfile, out_dir: str | Path, checkpoint_dir: str | Path, metrics_dir: str | Path, *,
             seed: int = 0, store=None, store_prefix: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Supervised fine-tuning on the samples' grounded explanations; returns the stage's metrics."""
+    """Supervised fine-tuning on the samples' grounded explanations (label-only ones per
+    ``params.label_only``: :func:`sft_samples`); returns the stage's metrics."""
+    n_label_only = sum(s.label_only for s in samples)
+    samples = sft_samples(samples, params.label_only)
+    if not samples:
+        raise ValueError("no sample left for SFT: every training sample is label-only and train.sft.label_only is "
+                         "'skip'; set it to 'verdict', or ground some clips (Label Studio, a teacher)")
     ensure_transformers_compat()
     from trl import SFTConfig, SFTTrainer
 
@@ -258,6 +282,7 @@ def run_sft(init_dir: str | Path, prepared_dir: str | Path, samples: list[Traini
     metrics["samples_per_s"] = round((params.max_steps - _start_step(last)) * params.batch_size
                                      / max(metrics["train_s"], 1e-9), 2)
     metrics["train_samples"] = len(samples)
+    metrics["label_only_samples"] = {"seen": n_label_only, "trained": sum(s.label_only for s in samples)}
     _save(trainer, processor, profile, Path(out_dir))
     write_metrics(Path(metrics_dir) / "sft.json", metrics)
     log.info("sft: %s", metrics)

@@ -4,6 +4,14 @@
 one ``predictions`` entry holding the current annotation (teacher or synthetic) so the human
 corrects rather than starts from scratch.
 
+Label-only annotations (a verdict its source states, no artifact localised) are what a person must
+ground first: their tasks come first in the file (Label Studio numbers imported tasks in file order
+and its default sequential sampling serves them in that order), carry ``needs_grounding: true`` and
+``priority: 1`` (0 for the others; sort or filter on them in the Data Manager) and a
+``grounding_note`` the labeling config shows above the video. Their pre-annotation is the verdict
+alone: no regions, and no pre-filled text, so that the import renders the explanation from the
+regions the person draws.
+
 A ``videorectangle`` track is a sequence of keyframes; LS interpolates between them while a
 keyframe is ``enabled`` and stops drawing after a keyframe with ``enabled: false``. An artifact
 becomes a track with an enabled keyframe at its first frame and a disabled one at its last, and
@@ -24,6 +32,10 @@ from typing import Any
 from vigil.annotate.labelstudio.coords import bbox_to_percent, end_frame, frames_count, start_frame
 from vigil.annotate.labelstudio.names import BOX, EXPLANATION, LABEL, NORMAL_SEGMENT, SPAN, VIDEO
 from vigil.core.annotation import Annotation
+
+#: What a person reads above a label-only clip (the ``grounding_note`` data field).
+GROUNDING_NOTE = ("Label only: its source says this video is {answer}, but no artifact has been localised. "
+                  "Check the verdict and mark every artifact (type, time span, box).")
 
 
 def _region_id(*parts: Any) -> str:
@@ -73,7 +85,7 @@ def prediction_result(annotation: Annotation, *, duration_s: float, fps: float,
             "type": "timelinelabels", "origin": "prediction",
             "value": {"ranges": [{"start": f0, "end": f1}], "timelinelabels": [name]},
         })
-    if annotation.explanation:
+    if annotation.explanation and not annotation.label_only:  # a label-only text describes no regions
         result.append({
             "id": _region_id(key, "explanation"), "from_name": EXPLANATION, "to_name": VIDEO,
             "type": "textarea", "value": {"text": [annotation.explanation]},
@@ -81,15 +93,23 @@ def prediction_result(annotation: Annotation, *, duration_s: float, fps: float,
     return result
 
 
+def needs_grounding(item: ExportItem) -> bool:
+    """True when the item's annotation is label-only: a person should ground it first."""
+    return item.annotation is not None and item.annotation.label_only
+
+
 def task_of(item: ExportItem, *, model_version: str) -> dict[str, Any]:
     """One Label Studio task (``data`` + ``predictions``) for an export item."""
     if not (item.fps > 0 and item.duration_s > 0):
         raise ValueError(f"{item.sample_id}: fps and duration_s must be positive "
                          f"(got {item.fps!r}, {item.duration_s!r})")
+    label_only = needs_grounding(item)
+    note = GROUNDING_NOTE.format(answer="Real" if item.annotation and item.annotation.label == "real" else "Fake")
     task: dict[str, Any] = {
         "data": {"video": item.video_url, "frames": list(item.frame_urls),
                  "sample_id": item.sample_id, "duration_s": float(item.duration_s),
-                 "fps": float(item.fps)},
+                 "fps": float(item.fps), "needs_grounding": label_only, "priority": int(label_only),
+                 "grounding_note": note if label_only else ""},
         "predictions": [],
     }
     if item.annotation is not None:
@@ -111,9 +131,11 @@ def export_tasks(items: Iterable[ExportItem], out_path: str | os.PathLike[str], 
 
     ``model_version`` names what produced the pre-annotations (LS shows it per prediction).
     A half-written file is never visible: the JSON goes to a temporary file that replaces the
-    target only once complete.
+    target only once complete. Label-only items come first (see the module note), the others
+    keep their order.
     """
-    tasks = [task_of(item, model_version=model_version) for item in items]
+    ordered = sorted(items, key=lambda item: not needs_grounding(item))  # stable: the rest keep their order
+    tasks = [task_of(item, model_version=model_version) for item in ordered]
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)

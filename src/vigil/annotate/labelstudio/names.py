@@ -18,6 +18,7 @@ BOX = "box"
 ARTIFACT_TYPE = "artifact_type"
 SPAN = "span"
 EXPLANATION = "explanation"
+GROUNDING_NOTE = "grounding_note"  # a Text object (not a control): the note above a label-only task
 
 NORMAL_SEGMENT = "Normal segment"
 CHOICES = ("Real", "Fake")

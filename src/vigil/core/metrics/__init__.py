@@ -3,6 +3,7 @@
 Labels are 1 = fake, 0 = real, and an unparsable answer counts as wrong (Skyra's protocol). The
 modules: :mod:`~vigil.core.metrics.classification` (accuracy, recall, F1, paired balanced accuracy,
 false positive rate, confusion), :mod:`~vigil.core.metrics.skyra` (Skyra's protocol per generator),
+:mod:`~vigil.core.metrics.skyra_eval` (Skyra's public eval.py reproduced exactly, beside Vigil's),
 :mod:`~vigil.core.metrics.calibration` (ROC-AUC, AP, ECE, reliability bins),
 :mod:`~vigil.core.metrics.evidence` (grounding against ground-truth artifacts),
 :mod:`~vigil.core.metrics.masks` (BrokenVideos' J, F, J&F), :mod:`~vigil.core.metrics.text`

@@ -3,7 +3,8 @@
 Each ground-truth artifact of a fake clip with known truth is matched to its best predicted evidence
 (:func:`vigil.core.grounding.match_evidence`, which holds the IoU and matching rules); this module
 aggregates those matches into mean temporal IoU, box IoU and artifact-type accuracy. Only a Fake
-answer's evidence counts, as in the grounding reward.
+answer's evidence counts, as in the grounding reward. A whole-frame box (Skyra's zero box, as the
+grammar reads it) scores the truth box's share of the frame.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from vigil.core.metrics.evidence import grounding_scores
 from vigil.core.metrics.latency import latency_summary
 from vigil.core.metrics.masks import mask_scores
 from vigil.core.metrics.skyra import skyra_scores
+from vigil.core.metrics.skyra_eval import skyra_eval_scores
 from vigil.core.metrics.slices import per_artifact_type_metrics, per_generator_metrics
 from vigil.core.metrics.text import explanation_rouge_l, format_compliance
 
@@ -57,7 +58,9 @@ def evaluation_metrics(predictions: Sequence[Prediction], clips: Sequence[EvalCl
     Predictions are joined to their clips (:func:`vigil.core.evaluation.join_truth`; a prediction
     for an unknown clip raises). ``clips``, ``unparsable``, Ivy-Fake's ``accuracy``/``macro_f1``,
     ``fpr_real``, ``format_compliance`` and ``confusion`` (rows = truth, columns = answer) cover all
-    predictions; ``skyra`` follows :func:`skyra_scores`. ``ap``, ``roc_auc``, ``ece`` and
+    predictions; ``skyra`` follows :func:`skyra_scores` (Vigil's strict reading of Skyra's protocol)
+    and ``skyra_eval`` :func:`skyra_eval_scores` (Skyra's own eval.py, number for number, where an
+    unparsable answer reads as Fake and unpaired clips are left out). ``ap``, ``roc_auc``, ``ece`` and
     ``reliability`` use the ``scored_clips`` that have a ``fake_probability``. ``grounding`` (None
     without truth), ``masks`` (None without masks or without ``evalset_dir``, whose files it reads),
     ``rouge_l`` (None without references), ``latency``, ``per_generator`` and
@@ -73,6 +76,7 @@ def evaluation_metrics(predictions: Sequence[Prediction], clips: Sequence[EvalCl
         "clips": len(joined),
         "unparsable": sum(p.answer == "Error" for p in predictions),
         "skyra": skyra_scores(predictions),
+        "skyra_eval": skyra_eval_scores(predictions),
         "accuracy": accuracy(answers, labels),
         "macro_f1": macro_f1(answers, labels),
         "fpr_real": false_positive_rate(answers, labels),

@@ -17,24 +17,15 @@ from pathlib import Path
 import av
 import av.error
 
-from vigil.core.sniff import SNIFF_BYTES, sniff_media_type
+from vigil.core.sniff import REJECTED_TYPES, SNIFF_BYTES, describe_rejected, sniff_media_type
 from vigil.io.media.errors import MediaError
 
 #: Streams above this many pixels per frame are refused (``too_large``) before any decode:
 #: a decompression bomb in a 1 KB file would otherwise take the worker's memory.
 MAX_STREAM_PIXELS = 8192 * 8192
 
-#: Sniffed types that are certainly not video; rejected as ``not_media`` without opening them.
-_NOT_MEDIA_TYPES = {
-    "text/html": "an HTML page (often an error page served in place of the video)",
-    "application/json": "a JSON document (often an API error body)",
-    "application/xml": "an XML document",
-    "image/png": "a PNG still image",
-    "image/jpeg": "a JPEG still image",
-    "image/webp": "a WebP still image",
-    "image/avif": "an AVIF still image",
-    "image/heic": "a HEIC still image",
-}
+#: Sniffed types that are audio: they reach the demuxer, which reports ``no_video_stream``.
+_AUDIO_TYPES = frozenset({"audio/mp4", "audio/wav"})
 
 
 def _read_head(path: Path) -> tuple[bytes, int]:
@@ -58,8 +49,8 @@ def check_file(path: Path, max_bytes: int | None) -> tuple[str | None, int]:
     if max_bytes is not None and size > max_bytes:
         raise MediaError("too_large", f"{path.name} is {size} bytes, over the {max_bytes}-byte limit")
     mime = sniff_media_type(head)
-    if mime in _NOT_MEDIA_TYPES:
-        raise MediaError("not_media", f"{path.name} is {_NOT_MEDIA_TYPES[mime]}, not a video")
+    if mime in REJECTED_TYPES and mime not in _AUDIO_TYPES:
+        raise MediaError("not_media", f"{path.name} is {describe_rejected(mime)}, not a video")
     truncation = _truncation(path, mime, size)
     if truncation:
         raise MediaError("truncated", f"{path.name}: {truncation}")

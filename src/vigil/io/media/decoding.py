@@ -6,6 +6,8 @@ them, e.g. scaled and converted to RGB in one swscale call), and H.264/HEVC non-
 that are not wanted are not decoded at all (``skip_frame="NONREF"``, set per packet, so that a
 wanted non-reference frame is still decoded; other codecs decode every packet). Both plans return
 exactly the frames a full decode gives at the same timestamps; the tests check it pixel for pixel.
+An index that numbers frames by display position (AVI: no timestamps to trust) is decoded in one
+pass from the start with no frame skipping, each frame renumbered by its place in the output.
 :class:`DecodeStats` says how much work a run did, and :func:`upright` turns a decoded frame the way
 a player shows it.
 """
@@ -56,12 +58,17 @@ class _Decoder:
         self.keep = keep
         self.position_of = {pts: i for i, pts in enumerate(index.decode_pts)}
         self.keyframe_of = keyframe_before(index)
-        self.skip_nonref = stream.codec_context.name in _NONREF_SAFE_CODECS
+        self.by_position = index.by_position
+        # skipping frames would shift the count that numbers them when there are no timestamps
+        self.skip_nonref = stream.codec_context.name in _NONREF_SAFE_CODECS and not self.by_position
+        self.shown = 0  # frames the decoder has put out, in display order (by_position numbering)
         self.packets_demuxed = self.packets_decoded = self.seeks = 0
         stream.codec_context.thread_type = "AUTO"
 
     def _take(self, frames) -> None:
         for frame in frames:
+            if self.by_position:
+                frame.pts, self.shown = self.shown, self.shown + 1
             if frame.pts in self.remaining:
                 self.remaining.discard(frame.pts)
                 self.keep(frame)
@@ -76,6 +83,8 @@ class _Decoder:
         if packet.size:
             self.packets_decoded += 1
         self._take(self.stream.decode(packet))
+        if self.by_position:
+            return self.packets_decoded - 1 if packet.size else -1
         return self.position_of.get(packet.pts, -1) if packet.size else -1
 
     def _drain(self) -> None:
@@ -88,8 +97,13 @@ class _Decoder:
         return self.container.demux(self.stream)
 
     def sequential(self, packets: Iterator | None = None) -> None:
-        """One pass in decode order from where the demuxer stands, up to the last wanted packet."""
-        last_needed = max(self.position_of[pts] for pts in self.remaining)
+        """One pass in decode order from where the demuxer stands, up to the last wanted packet
+        (by position: until the last wanted frame comes out, since reordering hides which packet
+        holds it)."""
+        if self.by_position:
+            last_needed = len(self.index.decode_pts)  # never reached: run to the end-of-stream flush
+        else:
+            last_needed = max(self.position_of[pts] for pts in self.remaining)
         for packet in packets if packets is not None else self.container.demux(self.stream):
             position = self._feed(packet)
             if not self.remaining:
@@ -148,6 +162,8 @@ def decode_frames(
     with open_container(path, mime) as container:
         stream = video_stream(container, path)
         chosen = choose_strategy(index, wanted, stream.codec_context.name) if strategy == "auto" else strategy
+        if index.by_position and chosen in ("seek", "sequential"):
+            chosen = "sequential"  # a seek would lose the count that numbers frames
         decoder = _Decoder(container, stream, index, wanted, keep)
         if chosen == "seek":
             decoder.seek()

@@ -1,11 +1,16 @@
 """Probing a clip: the facts downstream steps need (:class:`MediaProbe`), without a full decode.
 
 :func:`probe` reads a clip's container, codec, duration, fps, frame size and count, bitrate,
-rotation, keyframe interval and audio from its container, index and first decoded frame (the only
-frame it decodes), after the container checks of :mod:`vigil.io.media.container`; anything that
+rotation, keyframe interval and audio from its container, its packet index (demuxed, not decoded)
+and first decoded frame (the only frame it decodes), after the container checks of :mod:`vigil.io.media.container`; anything that
 makes the clip unusable (too long, no video stream, unknown duration…) raises
 :class:`~vigil.io.media.errors.MediaError`. Sampling and hashing start from the same facts
 (:func:`probe_container`).
+
+Frame count, fps and duration come from the packet index, as ``ffprobe -count_frames`` sees them,
+never from the container's header alone: an MP4 edit list hides leading frames the sample table
+still counts, a GIF with alternating 4/5 cs delays has no single rate (its first delay is not its
+fps; frames / duration is), and Matroska/WebM store no count at all.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import av
 import av.error
 
 from vigil.io.media.container import check_file, open_container, video_stream
-from vigil.io.media.decode_plan import mean_interval_s, scan_packets
+from vigil.io.media.decode_plan import PacketIndex, mean_interval_s, scan_packets
 from vigil.io.media.errors import MediaError
 
 _AUDIO_TYPES = {"audio/mp4", "audio/wav"}
@@ -29,6 +34,7 @@ _CONTAINER_NAMES = {
     "image/gif": "gif",
     "video/x-msvideo": "avi",
     "video/mp2t": "mpegts",
+    "image/apng": "apng",
 }
 
 
@@ -38,8 +44,11 @@ class MediaProbe:
 
     ``width``/``height`` are the stored frame size; ``rotation`` is the clockwise turn (0, 90, 180,
     270) a player applies to show it upright, so :attr:`display_width`/:attr:`display_height` are
-    what a viewer sees. ``frame_count_exact`` is False when the container does not store a count
-    (WebM, Matroska) and ``frame_count`` is duration × fps.
+    what a viewer sees. From :func:`probe`, ``frame_count`` is the number of frames a player shows
+    (counted in the packet index), ``fps`` is that count over ``duration_s`` (the shown duration),
+    and ``frame_count_exact`` is True. From :func:`probe_container` alone they are the container's
+    header values: ``frame_count_exact`` is False when it stores no count (WebM, Matroska) and
+    ``frame_count`` is then duration × fps.
     """
 
     mime_type: str
@@ -74,9 +83,45 @@ def probe(
     the rotation the decoder reports); raises :class:`MediaError` on anything unusable."""
     path = Path(path)
     facts = probe_container(path, max_bytes, max_duration_s)
-    if facts.keyframe_interval_s is None:  # no sample table (WebM, GIF): demux, still no decode
-        facts = replace(facts, keyframe_interval_s=scan_packets(path, facts.mime_type).keyframe_interval_s())
-    return facts
+    return with_index_facts(facts, scan_packets(path, facts.mime_type))
+
+
+def with_index_facts(facts: MediaProbe, index: PacketIndex) -> MediaProbe:
+    """The header facts corrected by the packet index: shown frame count, shown duration, and fps
+    as their ratio (ffprobe's ``avg_frame_rate``; the nominal rate where every step is equal)."""
+    keyframe_interval = facts.keyframe_interval_s
+    if keyframe_interval is None or index.by_position:  # no sample table (WebM, GIF, AVI)
+        keyframe_interval = index.keyframe_interval_s()
+    return replace(
+        facts,
+        frame_count=index.frame_count,
+        frame_count_exact=True,
+        duration_s=index.duration_s,
+        fps=_index_fps(index, facts.fps),
+        keyframe_interval_s=keyframe_interval,
+    )
+
+
+#: The header's nominal rate is kept when the timestamps agree with it this closely: it is the
+#: exact rational (24, 30000/1001) that millisecond timestamps (Matroska) only approximate.
+_HEADER_FPS_TOLERANCE = 0.01
+
+
+def _index_fps(index: PacketIndex, header_fps: float) -> float:
+    """Shown frames over shown duration, unless the header rate agrees (then its exact value).
+    Frames numbered by position have no timestamps, only the header rate they are numbered by.
+
+    >>> from fractions import Fraction
+    >>> gif = PacketIndex((0, 4, 9), (True,) * 3, (0, 4, 9), Fraction(1, 100), 4, last_duration=5)
+    >>> round(_index_fps(gif, 25.0), 2)  # 4 and 5 cs delays: not the first delay's 25
+    21.43
+    >>> mkv = PacketIndex((0, 42, 83), (True,) * 3, (0, 42, 83), Fraction(1, 1000), 42, last_duration=42)
+    >>> _index_fps(mkv, 24.0)
+    24.0
+    """
+    if header_fps > 0 and (index.by_position or abs(index.fps - header_fps) <= _HEADER_FPS_TOLERANCE * header_fps):
+        return header_fps
+    return index.fps or header_fps
 
 
 def probe_container(path: Path, max_bytes: int | None, max_duration_s: float | None) -> MediaProbe:
@@ -90,7 +135,9 @@ def probe_container(path: Path, max_bytes: int | None, max_duration_s: float | N
         container_name = _CONTAINER_NAMES.get(mime or "", container.format.name.split(",")[0])
         fps = float(stream.average_rate or stream.guessed_rate or stream.base_rate or 0)
         duration_s = _duration_s(container, stream)
-        if duration_s is None or duration_s <= 0:
+        if duration_s is None or duration_s <= 0:  # APNG stores none: the index's shown span
+            duration_s = scan_packets(path, mime).duration_s
+        if duration_s <= 0:
             raise MediaError("undecodable", f"{path.name}: duration unknown")
         if max_duration_s is not None and duration_s > max_duration_s:
             raise MediaError("too_long", f"{path.name} lasts {duration_s:.1f} s, over the {max_duration_s} s limit")
