@@ -11,8 +11,8 @@ import functools
 from collections.abc import Callable
 
 import typer
-from rich.markup import escape
 import urllib3
+from rich.markup import escape
 
 from vigil.cli.console import console
 from vigil.config.errors import NotFoundError, ServiceError, VigilError
