@@ -231,22 +231,16 @@ def why_nothing(outcome: SourceOutcome, stats: DiscoveryStats, params: CrawlPara
         return (f"its {outcome.shared} media URL(s) were all listed by another source of this run first "
                 "(crawled once, under that source's name and claims)")
     if not outcome.candidates:
-        seen = []
-        if stats.media_links == 0 and stats.links_seen:
-            seen.append(f"none of its {stats.links_seen} links ends like a video "
-                        f"({', '.join(sorted(MEDIA_LINK_SUFFIXES))})")
-        if stats.item_pages:
-            seen.append(f"{stats.item_pages} item page(s) read had no <video>, og:video or metadata media_url")
-        if stats.not_media:
-            seen.append(f"{stats.not_media} linked file(s) were neither pages nor video")
-        if stats.feed_entries:
-            seen.append(f"{stats.feed_entries} feed entries had no video enclosure")
-        if stats.too_deep:
-            seen.append(f"{stats.too_deep} sub-folder(s) deeper than crawl.max_depth={params.max_depth} not read")
-        if stats.pages_left:
-            seen.append(f"{stats.pages_left} page(s) left unread at crawl.max_pages={params.max_pages}")
-        if outcome.skipped:
-            seen.append(f"{outcome.skipped} URL(s) refused (robots.txt or the address guard)")
+        seen = [line for count, line in (
+            (stats.media_links == 0 and stats.links_seen,
+             f"none of its {stats.links_seen} links ends like a video ({', '.join(sorted(MEDIA_LINK_SUFFIXES))})"),
+            (stats.item_pages, f"{stats.item_pages} item page(s) read had no <video>, og:video or metadata media_url"),
+            (stats.not_media, f"{stats.not_media} linked file(s) were neither pages nor video"),
+            (stats.feed_entries, f"{stats.feed_entries} feed entries had no video enclosure"),
+            (stats.too_deep, f"{stats.too_deep} sub-folder(s) deeper than crawl.max_depth={params.max_depth} not read"),
+            (stats.pages_left, f"{stats.pages_left} page(s) left unread at crawl.max_pages={params.max_pages}"),
+            (outcome.skipped, f"{outcome.skipped} URL(s) refused (robots.txt or the address guard)"),
+        ) if count]
         return "no media found" + (": " + "; ".join(seen) if seen else " (no links, videos or feed entries)")
     if outcome.already_known == outcome.candidates:
         return f"all {outcome.candidates} media URL(s) were crawled before (already known)"
